@@ -1,0 +1,75 @@
+# Every entry point of the project. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+TOOLS_STAMP := tools/node_modules/.installed
+PROTO := protos/median/v1/median.proto
+PY_GEN_DIR := clients/python/src
+PY_GEN := $(PY_GEN_DIR)/median/v1/median_pb2.py
+LANGUAGES := python go java typescript cpp rust
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this list.
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-18s %s\n", $$1, $$2}'
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Create .venv with the pinned Python dependencies.
+
+$(VENV_STAMP): requirements.txt server/pyproject.toml clients/python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e clients/python -e server
+	touch $@
+
+$(TOOLS_STAMP): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: generate
+generate: $(PY_GEN) ## Generate the Python stubs from the proto (other languages: make clients).
+
+$(PY_GEN): $(PROTO) $(VENV_STAMP)
+	mkdir -p $(PY_GEN_DIR)/median/v1
+	$(PY) -m grpc_tools.protoc -I protos \
+	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
+	  --python_out=$(PY_GEN_DIR) --grpc_python_out=$(PY_GEN_DIR) \
+	  --mypy_out=$(PY_GEN_DIR) --mypy_grpc_out=$(PY_GEN_DIR) $(PROTO)
+	touch $(PY_GEN_DIR)/median/__init__.py $(PY_GEN_DIR)/median/v1/__init__.py $(PY_GEN_DIR)/median/py.typed
+	touch $@
+
+.PHONY: serve
+serve: generate ## Run the server on 127.0.0.1:50051 (flags: make serve ARGS="--port 0").
+	exec $(VENV)/bin/median-server $(ARGS)
+
+.PHONY: clients
+clients: $(addprefix clients-,$(LANGUAGES)) ## Generate the stubs and build the client of every language.
+
+.PHONY: $(addprefix clients-,$(LANGUAGES))
+clients-python: generate ## Build one language's client (clients-go, clients-java, ...).
+	@echo "clients/python: ready (runs from .venv)"
+clients-%: generate
+	$(MAKE) -C clients/$* build
+
+.PHONY: test
+test: generate clients ## Run every test: unit, service, cross-language.
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: generate $(TOOLS_STAMP) ## buf lint on the proto, ruff and mypy --strict on the Python code.
+	tools/node_modules/.bin/buf lint
+	$(VENV)/bin/ruff check server clients/python tests bench
+	$(VENV)/bin/ruff format --check server clients/python tests bench
+	$(VENV)/bin/mypy
+
+.PHONY: clean
+clean: ## Remove everything `make` made.
+	rm -rf $(VENV) tools/node_modules $(PY_GEN_DIR)/median
+	for lang in go java typescript cpp rust; do $(MAKE) -C clients/$$lang clean; done

@@ -1,0 +1,81 @@
+"""Starts the real `median-server` as a child process on a free loopback port, for tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = Path(sys.executable).with_name("median-server")
+LISTENING = re.compile(r"listening on (\S+):(\d+)")
+
+
+@dataclass
+class RunningServer:
+    """A server process, the address it bound, and every line it has logged so far."""
+
+    process: subprocess.Popen[str]
+    target: str
+    log: list[str] = field(default_factory=list)
+
+    def signal(self, signum: signal.Signals) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def log_text(self) -> str:
+        return "\n".join(self.log)
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> bool:
+        """Whether `text` appears in the log within `timeout` seconds (lines arrive on a thread)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+@contextmanager
+def running_server(*flags: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    """Runs `median-server --port 0 FLAGS...` until the block ends, then stops it."""
+    process = subprocess.Popen(
+        [str(SERVER), "--port", "0", *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stderr is not None
+    log: list[str] = []
+    target = ""
+    for line in process.stderr:
+        log.append(line.rstrip("\n"))
+        if match := LISTENING.search(line):
+            host = match.group(1)
+            target = f"[{host}]:{match.group(2)}" if ":" in host else f"{host}:{match.group(2)}"
+            break
+    if not target:
+        process.wait(timeout=10)
+        raise RuntimeError("median-server exited before listening:\n" + "\n".join(log))
+    server = RunningServer(process, target, log)
+    stderr = process.stderr
+    reader = threading.Thread(target=lambda: log.extend(line.rstrip("\n") for line in stderr))
+    reader.start()
+    try:
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+        reader.join(timeout=10)
