@@ -1,0 +1,515 @@
+"""The Python client library, blocking and asyncio, against a real `median-server`.
+
+The server runs with `--log-level debug`, so that its log shows the `median-session-id` header
+of every call; each test uses sessions of its own, so the tests share one server.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import statistics
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from median_client import (
+    AddResult,
+    AsyncMedianClient,
+    MedianClient,
+    MedianError,
+    MedianResult,
+    RunningResult,
+    SessionSummary,
+)
+from median_client.batching import batched
+from median_client.tokens import BadTokenError, parse_numbers
+
+from tests.servers import RunningServer, running_server
+
+URL_SAFE_128_BITS = re.compile(r"[A-Za-z0-9_-]{22}")
+# A deadline one second in the past: a call made with it fails at once. (A timeout of 0 is not
+# enough: gRPC rounds deadlines up to the millisecond, and a loopback call can finish in that.)
+PASSED = -1.0
+
+if TYPE_CHECKING:
+    UnaryUnaryInterceptor = grpc.UnaryUnaryClientInterceptor[Any, Any]
+    StreamUnaryInterceptor = grpc.StreamUnaryClientInterceptor[Any, Any]
+    StreamStreamInterceptor = grpc.StreamStreamClientInterceptor[Any, Any]
+else:  # the runtime classes are not generic
+    UnaryUnaryInterceptor = grpc.UnaryUnaryClientInterceptor
+    StreamUnaryInterceptor = grpc.StreamUnaryClientInterceptor
+    StreamStreamInterceptor = grpc.StreamStreamClientInterceptor
+
+
+class RecordingInterceptor(UnaryUnaryInterceptor, StreamUnaryInterceptor, StreamStreamInterceptor):
+    """Records each call's method name, timeout and metadata as the client sent them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float | None, dict[str, str | bytes]]] = []
+
+    def record(self, details: grpc.ClientCallDetails) -> None:
+        method = details.method.rsplit("/", 1)[-1]
+        self.calls.append((method, details.timeout, dict(details.metadata or ())))
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], grpc.CallFuture[Any]],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> grpc.CallFuture[Any]:
+        self.record(client_call_details)
+        return continuation(client_call_details, request)
+
+    def intercept_stream_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], grpc.CallFuture[Any]],
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Iterator[Any],
+    ) -> grpc.CallFuture[Any]:
+        self.record(client_call_details)
+        return continuation(client_call_details, request_iterator)
+
+    def intercept_stream_stream(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], grpc.CallIterator[Any]],
+        client_call_details: grpc.ClientCallDetails,
+        request_iterator: Iterator[Any],
+    ) -> grpc.CallIterator[Any]:
+        self.record(client_call_details)
+        return continuation(client_call_details, request_iterator)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with running_server("--log-level", "debug") as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: RunningServer) -> Iterator[MedianClient]:
+    with MedianClient(server.target) as median_client:
+        yield median_client
+
+
+@pytest.fixture
+async def aclient(server: RunningServer) -> AsyncIterator[AsyncMedianClient]:
+    async with AsyncMedianClient(server.target) as median_client:
+        yield median_client
+
+
+def unique_id(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex}"
+
+
+def random_numbers(count: int, seed: int) -> list[float]:
+    generator = random.Random(seed)
+    return [generator.uniform(-1e6, 1e6) for _ in range(count)]
+
+
+def running_expectation(batches: Sequence[Sequence[float]]) -> list[tuple[int, float | None]]:
+    seen: list[float] = []
+    expected: list[tuple[int, float | None]] = []
+    for batch in batches:
+        seen.extend(batch)
+        expected.append((len(seen), statistics.median(seen) if seen else None))
+    return expected
+
+
+def logged_call(method: str, session_id: str) -> str:
+    return f"call /median.v1.MedianService/{method} median-session-id={session_id}"
+
+
+# Pure helpers: batching and the command-line client's input.
+
+
+def test_batched_keeps_order_in_lists_of_at_most_batch_size() -> None:
+    assert list(batched(iter([1.0, 2.0, 3.0, 4.0, 5.0]), 2)) == [[1.0, 2.0], [3.0, 4.0], [5.0]]
+
+
+def test_batched_yields_one_empty_batch_for_no_numbers() -> None:
+    assert list(batched([], 3)) == [[]]
+
+
+def test_batched_reads_the_numbers_lazily() -> None:
+    consumed: list[float] = []
+
+    def numbers() -> Iterator[float]:
+        for number in (1.0, 2.0, 3.0, 4.0):
+            consumed.append(number)
+            yield number
+
+    first = next(batched(numbers(), 2))
+    assert first == [1.0, 2.0]
+    assert consumed == [1.0, 2.0]
+
+
+def test_parse_numbers_accepts_every_decimal_form_and_the_special_words() -> None:
+    data = b"1e-07 1.0E-7 .5 5. +3 -0 1.7976931348623157e+308 5e-324\tNaN\nInfinity -Infinity"
+    numbers = parse_numbers(data)
+    assert numbers[:8] == [1e-07, 1e-07, 0.5, 5.0, 3.0, 0.0, 1.7976931348623157e308, 5e-324]
+    assert math.copysign(1.0, numbers[5]) == -1.0
+    assert math.isnan(numbers[8])
+    assert numbers[9:] == [math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("token", ["abc", "0x10", "inf", "nan", "1,5", "+Infinity", "1_000"])
+def test_parse_numbers_refuses_a_token_that_is_not_a_decimal_number(token: str) -> None:
+    with pytest.raises(BadTokenError, match=re.escape(f'"{token}" is not a number')):
+        parse_numbers(f"1 {token} 2".encode())
+
+
+# The blocking client.
+
+
+def test_create_session_uses_the_chosen_id(client: MedianClient) -> None:
+    session_id = unique_id("chosen")
+    assert client.create_session(session_id) == session_id
+    assert client.add_numbers(session_id, []) == AddResult(session_id, 0, 0, None)
+
+
+def test_create_session_without_id_picks_a_url_safe_128_bit_id(client: MedianClient) -> None:
+    first, second = client.create_session(), client.create_session()
+    assert URL_SAFE_128_BITS.fullmatch(first), first
+    assert first != second
+    assert client.add_numbers(first, [7.0]).count == 1
+
+
+def test_create_session_with_a_taken_id_raises_already_exists(client: MedianClient) -> None:
+    session_id = client.create_session()
+    with pytest.raises(MedianError) as raised:
+        client.create_session(session_id)
+    assert raised.value.code == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_add_numbers_in_batches_answers_count_and_median_of_all_numbers(
+    client: MedianClient,
+) -> None:
+    numbers = random_numbers(2501, seed=1)
+    session_id = client.create_session()
+    result = client.add_numbers(session_id, iter(numbers), batch_size=100)
+    assert result == AddResult(session_id, 2501, 2501, statistics.median(numbers))
+    more = random_numbers(10, seed=2)
+    again = client.add_numbers(session_id, more, batch_size=3)
+    assert (again.added, again.count) == (10, 2511)
+    assert again.median == statistics.median(numbers + more)
+    assert client.get_median(session_id) == MedianResult(session_id, 2511, again.median)
+
+
+def test_add_numbers_gives_each_batch_a_prefixed_request_id_so_retries_add_nothing(
+    client: MedianClient,
+) -> None:
+    session_id = client.create_session()
+    numbers = [3.0, 1.0, 2.0, 5.0, 4.0]
+    first = client.add_numbers(session_id, numbers, batch_size=2, request_id_prefix="upload")
+    assert (first.added, first.count) == (5, 5)
+    # upload-0 .. upload-2 were applied by the first stream; only upload-3 ([7.0]) is new.
+    retry = client.add_numbers(
+        session_id, [*numbers, 6.0, 7.0], batch_size=2, request_id_prefix="upload"
+    )
+    assert (retry.added, retry.count, retry.median) == (1, 6, 3.5)
+
+
+def test_add_numbers_of_nothing_names_the_session_and_adds_nothing(client: MedianClient) -> None:
+    session_id = client.create_session()
+    assert client.add_numbers(session_id, iter(())) == AddResult(session_id, 0, 0, None)
+
+
+def test_add_numbers_to_an_unknown_session_raises_not_found(client: MedianClient) -> None:
+    with pytest.raises(MedianError) as raised:
+        client.add_numbers(unique_id("never-made"), [1.0])
+    assert raised.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_add_numbers_with_nan_raises_invalid_argument_and_keeps_earlier_batches(
+    client: MedianClient,
+) -> None:
+    session_id = client.create_session()
+    with pytest.raises(MedianError) as raised:
+        client.add_numbers(session_id, [1.0, 2.0, math.nan, 4.0], batch_size=2)
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert client.get_median(session_id) == MedianResult(session_id, 2, 1.5)
+
+
+def test_add_numbers_refuses_a_batch_size_below_one(client: MedianClient) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        client.add_numbers("any", [1.0], batch_size=0)
+
+
+def test_running_median_yields_one_result_per_request_in_order(client: MedianClient) -> None:
+    session_id = client.create_session()
+    batches = [[5.0], [1.0, 3.0], [], [10.0, 20.0, -4.0], random_numbers(51, seed=3)]
+    results = list(client.running_median(session_id, iter(batches)))
+    assert all(isinstance(result, RunningResult) for result in results)
+    assert [result.session_id for result in results] == [session_id] * len(batches)
+    assert [result.added for result in results] == [len(batch) for batch in batches]
+    assert [(result.count, result.median) for result in results] == running_expectation(batches)
+
+
+def test_running_median_reports_an_empty_session_without_a_median(client: MedianClient) -> None:
+    session_id = client.create_session()
+    assert list(client.running_median(session_id, [[]])) == [RunningResult(session_id, 0, 0, None)]
+
+
+def test_running_median_yields_answers_before_the_refused_request(client: MedianClient) -> None:
+    session_id = client.create_session()
+    steps = client.running_median(session_id, [[1.0, 2.0], [math.inf]])
+    assert next(steps) == RunningResult(session_id, 2, 2, 1.5)
+    with pytest.raises(MedianError) as raised:
+        next(steps)
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_get_median_of_an_empty_session_raises_failed_precondition(client: MedianClient) -> None:
+    session_id = client.create_session()
+    with pytest.raises(MedianError) as raised:
+        client.get_median(session_id)
+    assert raised.value.code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_get_median_of_an_unknown_session_raises_not_found(client: MedianClient) -> None:
+    with pytest.raises(MedianError) as raised:
+        client.get_median(unique_id("never-made"))
+    assert raised.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_median_error_reads_as_code_name_and_message(client: MedianClient) -> None:
+    session_id = unique_id("never-made")
+    with pytest.raises(MedianError) as raised:
+        client.delete_session(session_id)
+    error = raised.value
+    assert isinstance(error.details, str)
+    assert error.details
+    assert str(error) == f"NOT_FOUND: {error.details}"
+    assert isinstance(error.__cause__, grpc.RpcError)
+
+
+def test_delete_session_removes_the_session(client: MedianClient) -> None:
+    session_id = client.create_session()
+    client.add_numbers(session_id, [1.0])
+    client.delete_session(session_id)
+    with pytest.raises(MedianError) as raised:
+        client.get_median(session_id)
+    assert raised.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_list_sessions_follows_page_tokens_across_pages(client: MedianClient) -> None:
+    prefix = unique_id("listed")
+    made = {f"{prefix}-{index}": index for index in range(7)}
+    for session_id, count in made.items():
+        client.create_session(session_id)
+        client.add_numbers(session_id, [float(n) for n in range(count)])
+    listed = list(client.list_sessions(page_size=3))
+    assert all(isinstance(summary, SessionSummary) for summary in listed)
+    ids = [summary.session_id for summary in listed]
+    assert ids == sorted(ids)
+    mine = {s.session_id: s.count for s in listed if s.session_id.startswith(prefix)}
+    assert mine == made
+
+
+def test_every_call_sends_the_session_id_as_routing_metadata(
+    client: MedianClient, server: RunningServer
+) -> None:
+    session_id = client.create_session()
+    client.add_numbers(session_id, [1.0, 2.0])
+    list(client.running_median(session_id, [[3.0]]))
+    client.get_median(session_id)
+    client.delete_session(session_id)
+    for method in ("CreateSession", "AddNumbers", "RunningMedian", "GetMedian", "DeleteSession"):
+        assert server.wait_for_log(logged_call(method, session_id)), method
+
+
+def test_calls_have_deadlines_of_10_s_unary_and_600_s_for_streams_and_name_the_session(
+    server: RunningServer,
+) -> None:
+    recorder = RecordingInterceptor()
+    with (
+        grpc.insecure_channel(server.target) as channel,
+        MedianClient(channel=grpc.intercept_channel(channel, recorder)) as median_client,
+    ):
+        session_id = median_client.create_session()
+        median_client.add_numbers(session_id, [1.0])
+        list(median_client.running_median(session_id, [[2.0]]))
+        median_client.get_median(session_id)
+        median_client.delete_session(session_id)
+    header = {"median-session-id": session_id}
+    assert recorder.calls == [
+        ("CreateSession", 10.0, header),
+        ("AddNumbers", 600.0, header),
+        ("RunningMedian", 600.0, header),
+        ("GetMedian", 10.0, header),
+        ("DeleteSession", 10.0, header),
+    ]
+
+
+def test_the_constructor_sets_the_unary_and_stream_deadlines(server: RunningServer) -> None:
+    recorder = RecordingInterceptor()
+    with grpc.insecure_channel(server.target) as channel:
+        intercepted = grpc.intercept_channel(channel, recorder)
+        median_client = MedianClient(channel=intercepted, timeout=3.0, stream_timeout=7.0)
+        session_id = median_client.create_session()
+        median_client.add_numbers(session_id, [1.0])
+        list(median_client.list_sessions())
+    assert [(method, timeout) for method, timeout, _ in recorder.calls] == [
+        ("CreateSession", 3.0),
+        ("AddNumbers", 7.0),
+        ("ListSessions", 3.0),
+    ]
+
+
+def test_a_passed_deadline_fails_unary_calls_and_streams_with_deadline_exceeded(
+    server: RunningServer, client: MedianClient
+) -> None:
+    session_id = client.create_session()
+    with MedianClient(server.target, timeout=PASSED, stream_timeout=PASSED) as late:
+        for call in (
+            lambda: late.get_median(session_id),
+            lambda: late.add_numbers(session_id, [1.0]),
+            lambda: list(late.running_median(session_id, [[1.0]])),
+        ):
+            with pytest.raises(MedianError) as raised:
+                call()
+            assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_an_unreachable_server_raises_unavailable() -> None:
+    with MedianClient("127.0.0.1:1") as unreachable, pytest.raises(MedianError) as raised:
+        unreachable.get_median("any")
+    assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_client_closes_the_channel_it_opened(server: RunningServer) -> None:
+    with MedianClient(server.target) as median_client:
+        median_client.create_session()
+    with pytest.raises(ValueError, match="closed channel"):
+        median_client.create_session()
+
+
+def test_a_given_channel_stays_open_after_the_client_closes(server: RunningServer) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        with MedianClient(channel=channel) as median_client:
+            median_client.create_session()
+        assert MedianClient(channel=channel).create_session()
+
+
+# The asyncio client.
+
+
+async def test_async_create_session_uses_the_chosen_id(aclient: AsyncMedianClient) -> None:
+    session_id = unique_id("chosen-async")
+    assert await aclient.create_session(session_id) == session_id
+    assert await aclient.add_numbers(session_id, []) == AddResult(session_id, 0, 0, None)
+
+
+async def test_async_create_session_without_id_picks_a_url_safe_128_bit_id(
+    aclient: AsyncMedianClient, server: RunningServer
+) -> None:
+    session_id = await aclient.create_session()
+    assert URL_SAFE_128_BITS.fullmatch(session_id), session_id
+    assert server.wait_for_log(logged_call("CreateSession", session_id))
+
+
+async def test_async_add_numbers_from_an_async_iterable_answers_count_and_median(
+    aclient: AsyncMedianClient,
+) -> None:
+    numbers = random_numbers(1200, seed=4)
+
+    async def produce() -> AsyncIterator[float]:
+        for number in numbers:
+            yield number
+
+    session_id = await aclient.create_session()
+    result = await aclient.add_numbers(session_id, produce(), batch_size=250)
+    assert result == AddResult(session_id, 1200, 1200, statistics.median(numbers))
+    plain = await aclient.add_numbers(session_id, [0.5, 0.25, 0.75], batch_size=2)
+    assert (plain.added, plain.count) == (3, 1203)
+    assert plain.median == statistics.median([*numbers, 0.5, 0.25, 0.75])
+    median = await aclient.get_median(session_id)
+    assert median == MedianResult(session_id, 1203, plain.median)
+
+
+async def test_async_running_median_yields_one_result_per_request_in_order(
+    aclient: AsyncMedianClient,
+) -> None:
+    session_id = await aclient.create_session()
+    batches = [[], [2.0, 8.0], [4.0], random_numbers(20, seed=5)]
+
+    async def produce() -> AsyncIterator[list[float]]:
+        for batch in batches:
+            yield batch
+
+    results = [result async for result in aclient.running_median(session_id, produce())]
+    assert [result.added for result in results] == [len(batch) for batch in batches]
+    assert [(result.count, result.median) for result in results] == running_expectation(batches)
+    plain = [result async for result in aclient.running_median(session_id, [[1.0], [2.0]])]
+    assert [result.count for result in plain] == [24, 25]
+
+
+async def test_async_errors_raise_median_error_with_the_status_code(
+    aclient: AsyncMedianClient,
+) -> None:
+    empty = await aclient.create_session()
+    with pytest.raises(MedianError) as raised:
+        await aclient.get_median(empty)
+    assert raised.value.code == grpc.StatusCode.FAILED_PRECONDITION
+
+    with pytest.raises(MedianError) as raised:
+        await aclient.add_numbers(empty, [1.0, 2.0, math.nan], batch_size=2)
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(raised.value).startswith("INVALID_ARGUMENT: ")
+
+    steps = aclient.running_median(unique_id("never-made"), [[1.0]])
+    with pytest.raises(MedianError) as raised:
+        await anext(steps)
+    assert raised.value.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_async_delete_session_removes_the_session(aclient: AsyncMedianClient) -> None:
+    session_id = await aclient.create_session()
+    await aclient.delete_session(session_id)
+    with pytest.raises(MedianError) as raised:
+        await aclient.delete_session(session_id)
+    assert raised.value.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_async_list_sessions_follows_page_tokens_across_pages(
+    aclient: AsyncMedianClient,
+) -> None:
+    prefix = unique_id("listed-async")
+    made = {f"{prefix}-{index}": index for index in range(5)}
+    for session_id, count in made.items():
+        await aclient.create_session(session_id)
+        await aclient.add_numbers(session_id, [1.0] * count)
+    listed = [summary async for summary in aclient.list_sessions(page_size=2)]
+    mine = {s.session_id: s.count for s in listed if s.session_id.startswith(prefix)}
+    assert mine == made
+
+
+async def test_async_every_call_sends_the_session_id_as_routing_metadata(
+    aclient: AsyncMedianClient, server: RunningServer
+) -> None:
+    session_id = unique_id("routed-async")
+    await aclient.create_session(session_id)
+    await aclient.add_numbers(session_id, [1.0])
+    async for _ in aclient.running_median(session_id, [[2.0]]):
+        pass
+    await aclient.get_median(session_id)
+    await aclient.delete_session(session_id)
+    for method in ("CreateSession", "AddNumbers", "RunningMedian", "GetMedian", "DeleteSession"):
+        assert server.wait_for_log(logged_call(method, session_id)), method
+
+
+async def test_async_a_passed_deadline_fails_calls_with_deadline_exceeded(
+    server: RunningServer, aclient: AsyncMedianClient
+) -> None:
+    session_id = await aclient.create_session()
+    async with AsyncMedianClient(server.target, timeout=PASSED, stream_timeout=PASSED) as late:
+        with pytest.raises(MedianError) as raised:
+            await late.get_median(session_id)
+        assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        with pytest.raises(MedianError) as raised:
+            await late.add_numbers(session_id, [1.0])
+        assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
