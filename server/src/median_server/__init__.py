@@ -1,0 +1,1 @@
+"""The running-median gRPC service: sessions of numbers whose exact median is read in O(1)."""

@@ -1,0 +1,31 @@
+"""The `median-server` command: read the settings, set up logging, serve until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from median_server.config import parse_config
+from median_server.server import BindError, serve
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_config(sys.argv[1:] if argv is None else argv)
+    level = getattr(logging, config.log_level.upper())
+    logging.basicConfig(
+        level=max(level, logging.INFO),  # the libraries' debug output is noise to users
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("median_server").setLevel(level)
+    try:
+        return asyncio.run(serve(config))
+    except BindError as error:
+        logging.getLogger("median_server").error("%s", error)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

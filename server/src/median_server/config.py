@@ -1,0 +1,144 @@
+"""The server's settings: command-line flags, each with a MEDIAN_* environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from median_server.sessions import Limits
+
+ENV_PREFIX = "MEDIAN_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `median-server` can be told at start."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    max_sessions: int = 10_000
+    max_session_numbers: int = 10_000_000
+    max_total_numbers: int = 100_000_000
+    max_message_bytes: int = 4 * 1024 * 1024
+    session_ttl: float = 3600.0
+    grace: float = 10.0
+    reflection: bool = True
+    log_level: str = "info"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_sessions=self.max_sessions,
+            max_session_numbers=self.max_session_numbers,
+            max_total_numbers=self.max_total_numbers,
+            session_ttl=self.session_ttl,
+        )
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be 0 to 65535 (0 picks a free port)")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise ValueError("must be a finite number of seconds, 0 or more")
+    return value
+
+
+def _log_level(text: str) -> str:
+    if text.lower() not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return text.lower()
+
+
+def _flag(flag: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Wraps a parser so that argparse's error names the flag and says why."""
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            reason = str(error) if "must" in str(error) else f"{text!r} is not valid"
+            raise argparse.ArgumentTypeError(reason) from None
+
+    checked.__name__ = flag
+    return checked
+
+
+_FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
+    ("host", str, "address to listen on (0.0.0.0 or :: to serve other machines)"),
+    ("port", _port, "port to listen on; 0 picks a free one, and the log says which"),
+    ("max-sessions", _positive_int, "sessions at once"),
+    ("max-session-numbers", _positive_int, "numbers in one session"),
+    ("max-total-numbers", _positive_int, "numbers in all sessions together"),
+    ("max-message-bytes", _positive_int, "largest request message, in bytes"),
+    ("session-ttl", _seconds, "seconds a session may stay untouched; 0 keeps sessions forever"),
+    ("grace", _seconds, "seconds calls in flight may take to finish after SIGTERM"),
+    ("log-level", _log_level, "debug, info, warning or error"),
+]
+
+
+def env_name(flag: str) -> str:
+    """`--max-sessions` -> `MEDIAN_MAX_SESSIONS`."""
+    return ENV_PREFIX + flag.upper().replace("-", "_")
+
+
+def parse_config(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> Config:
+    """Reads flags, then environment variables for the flags not given; exits 2 on a bad value."""
+    parser = argparse.ArgumentParser(
+        prog="median-server",
+        description="Serve the running-median gRPC service (median.v1.MedianService).",
+        epilog="Every flag also reads an environment variable, MEDIAN_ plus the flag's name in "
+        "capitals with _ for - (--max-sessions: MEDIAN_MAX_SESSIONS); the flag wins.",
+    )
+    defaults = Config()
+    for flag, parse, help_text in _FLAGS:
+        attribute = flag.replace("-", "_")
+        default = getattr(defaults, attribute)
+        variable = env_name(flag)
+        if variable in environ:
+            try:
+                default = _flag(flag, parse)(environ[variable])
+            except argparse.ArgumentTypeError as error:
+                parser.error(f"environment variable {variable}={environ[variable]!r}: {error}")
+        parser.add_argument(
+            f"--{flag}",
+            dest=attribute,
+            type=_flag(flag, parse),
+            default=default,
+            metavar=variable.removeprefix(ENV_PREFIX),
+            help=f"{help_text} (default: {getattr(defaults, attribute)}; env {variable})",
+        )
+    reflection_default = environ.get(env_name("no-reflection"), "").lower() not in (
+        "1",
+        "true",
+        "yes",
+    )
+    parser.add_argument(
+        "--no-reflection",
+        dest="reflection",
+        action="store_false",
+        default=reflection_default,
+        help=f"turn server reflection off (env {env_name('no-reflection')}=1)",
+    )
+    return Config(**vars(parser.parse_args(argv)))

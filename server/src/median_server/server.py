@@ -1,0 +1,145 @@
+"""Builds the gRPC server and runs its life cycle: start, serve, drain, stop.
+
+On the first SIGTERM or SIGINT, health turns NOT_SERVING (so that `Watch` streams and load
+balancers see it first), then new calls are refused with UNAVAILABLE while calls in flight get
+`--grace` seconds to finish, and the process exits 0. A second signal stops at once (exit 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from median.v1 import median_pb2_grpc
+
+from median_server.config import Config
+from median_server.service import SERVICE_NAME, MedianServicer, ServiceInterceptor
+from median_server.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+
+HEALTH_SERVICES = ("", SERVICE_NAME)
+
+
+class BindError(RuntimeError):
+    """The server could not listen on the address it was given."""
+
+
+@dataclass
+class MedianServer:
+    """A started server, the port it bound, and what its life cycle needs."""
+
+    grpc_server: grpc.aio.Server
+    port: int
+    store: SessionStore
+    health: health.aio.HealthServicer
+    config: Config
+    draining: bool = False
+    _expiry: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Turns health NOT_SERVING, refuses new calls, and waits for calls in flight."""
+        grace = self.config.grace if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        self.draining = True
+        log.info("draining: health is NOT_SERVING; calls in flight have %ss to finish", grace)
+        if self._expiry:
+            self._expiry.cancel()
+        await self.grpc_server.stop(grace)
+        log.info("stopped")
+
+    async def stop_now(self) -> None:
+        """Ends every call at once."""
+        self.draining = True
+        await self.grpc_server.stop(None)
+
+
+async def start_server(config: Config, clock: Callable[[], float] = time.monotonic) -> MedianServer:
+    """Builds and starts a server on `config.address`; port 0 binds a free port."""
+    store = SessionStore(config.limits, clock)
+    state: dict[str, MedianServer] = {}
+    interceptor = ServiceInterceptor(lambda: state["server"].draining)
+    grpc_server = grpc.aio.server(
+        interceptors=[interceptor],
+        options=[
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a second server on a busy port must fail, not share it
+        ],
+    )
+    median_pb2_grpc.add_MedianServiceServicer_to_server(MedianServicer(store), grpc_server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
+    if config.reflection:
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server
+        )
+    try:
+        port = grpc_server.add_insecure_port(config.address)
+    except RuntimeError as error:
+        raise BindError(f"cannot listen on {config.address}: {error}") from None
+    if port == 0:
+        raise BindError(f"cannot listen on {config.address}: is the port in use?")
+    await grpc_server.start()
+    for service in HEALTH_SERVICES:
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    server = MedianServer(grpc_server, port, store, health_servicer, config)
+    state["server"] = server
+    if config.session_ttl:
+        server._expiry = asyncio.create_task(_expire_idle_sessions(store, config.session_ttl))
+    return server
+
+
+async def _expire_idle_sessions(store: SessionStore, ttl: float) -> None:
+    """Removes idle sessions now and then, so that their memory comes back unasked."""
+    while True:
+        await asyncio.sleep(min(max(ttl / 4, 0.05), 60.0))
+        if expired := store.expire_idle():
+            log.info("expired %d idle sessions (--session-ttl %ss)", expired, ttl)
+
+
+async def serve(config: Config) -> int:
+    """Runs the server until a signal; returns the process's exit status."""
+    server = await start_server(config)
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    log.info(
+        "median-server listening on %s:%d (reflection %s; max %d sessions, %d numbers per "
+        "session, %d in all, %d-byte messages; idle sessions expire after %ss)",
+        host,
+        server.port,
+        "on" if config.reflection else "off",
+        config.max_sessions,
+        config.max_session_numbers,
+        config.max_total_numbers,
+        config.max_message_bytes,
+        config.session_ttl or "never",
+    )
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    forced = False
+
+    def on_signal(signum: signal.Signals) -> None:
+        nonlocal forced
+        if stop_requested.is_set():
+            log.warning("%s again: stopping at once", signum.name)
+            forced = True
+            loop.create_task(server.stop_now())
+            return
+        log.info("%s: shutting down (send it again to stop at once)", signum.name)
+        stop_requested.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await stop_requested.wait()
+    await server.drain()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(Exception):
+            loop.remove_signal_handler(signum)
+    return 1 if forced else 0

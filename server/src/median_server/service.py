@@ -1,0 +1,314 @@
+"""The gRPC face of the service: a thin servicer, and the one place errors become status codes.
+
+The servicer checks what it can without the store (ids, request ids, finite numbers, the routing
+header), calls the session store, and builds the answer. `ServiceInterceptor` turns the domain's
+errors into status codes with `google.rpc` details, answers UNAVAILABLE while the server drains,
+and turns anything unexpected into INTERNAL with the details in the server's log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from median.v1 import median_pb2, median_pb2_grpc
+
+from median_server import errors
+from median_server.sessions import AddOutcome, SessionStore, Snapshot
+from median_server.validation import check_finite, check_request_id, check_session_id
+
+log = logging.getLogger(__name__)
+
+ROUTING_HEADER = "median-session-id"
+ERROR_DOMAIN = "median.v1"
+SERVICE_NAME = median_pb2.DESCRIPTOR.services_by_name["MedianService"].full_name
+
+_STATUS_CODES: dict[type[errors.MedianServiceError], grpc.StatusCode] = {
+    errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.SessionNotFoundError: grpc.StatusCode.NOT_FOUND,
+    errors.SessionExistsError: grpc.StatusCode.ALREADY_EXISTS,
+    errors.EmptySessionError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.DrainingError: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+class _StreamRequest(Protocol):
+    """What AddNumbersRequest and RunningMedianRequest have in common."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def numbers(self) -> Any: ...  # a repeated double container
+    @property
+    def request_id(self) -> str: ...
+
+
+class MedianServicer(median_pb2_grpc.MedianServiceServicer):
+    """Implements median.v1.MedianService on a SessionStore."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self._store = store
+
+    async def CreateSession(
+        self, request: median_pb2.CreateSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> median_pb2.CreateSessionResponse:
+        header = _routing_header(context)
+        wanted = request.session_id or header
+        if wanted:
+            check_session_id(wanted, "session_id" if request.session_id else ROUTING_HEADER)
+            _check_header_matches(wanted, header)
+        session_id = self._store.create(wanted or None)
+        log.debug('created session "%s"', session_id)
+        return median_pb2.CreateSessionResponse(session_id=session_id)
+
+    async def AddNumbers(
+        self,
+        request_iterator: AsyncIterator[median_pb2.AddNumbersRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> median_pb2.AddNumbersResponse:
+        added = 0
+        last: Snapshot | None = None
+        async for outcome in self._apply_stream(request_iterator, context):
+            added += outcome.added_count
+            last = outcome.snapshot
+        if last is None:
+            return median_pb2.AddNumbersResponse()
+        return median_pb2.AddNumbersResponse(
+            session_id=last.session_id,
+            added_count=added,
+            number_count=last.number_count,
+            **_median_field(last),
+        )
+
+    async def RunningMedian(
+        self,
+        request_iterator: AsyncIterator[median_pb2.RunningMedianRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[median_pb2.RunningMedianResponse]:
+        async for outcome in self._apply_stream(request_iterator, context):
+            snapshot = outcome.snapshot
+            yield median_pb2.RunningMedianResponse(
+                session_id=snapshot.session_id,
+                added_count=outcome.added_count,
+                number_count=snapshot.number_count,
+                **_median_field(snapshot),
+            )
+
+    async def GetMedian(
+        self, request: median_pb2.GetMedianRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> median_pb2.GetMedianResponse:
+        session_id = _named_session(request.session_id, context)
+        snapshot = self._store.median(session_id)
+        assert snapshot.median is not None  # the store refuses an empty session
+        return median_pb2.GetMedianResponse(
+            session_id=session_id, number_count=snapshot.number_count, median=snapshot.median
+        )
+
+    async def DeleteSession(
+        self, request: median_pb2.DeleteSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> median_pb2.DeleteSessionResponse:
+        session_id = _named_session(request.session_id, context)
+        await self._store.delete(session_id)
+        log.debug('deleted session "%s"', session_id)
+        return median_pb2.DeleteSessionResponse()
+
+    async def ListSessions(
+        self, request: median_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> median_pb2.ListSessionsResponse:
+        page, next_token = self._store.list_page(request.page_size, request.page_token)
+        return median_pb2.ListSessionsResponse(
+            sessions=[
+                median_pb2.SessionSummary(session_id=s.session_id, number_count=s.number_count)
+                for s in page
+            ],
+            next_page_token=next_token,
+        )
+
+    async def _apply_stream(
+        self, requests: AsyncIterable[_StreamRequest], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[AddOutcome]:
+        """Applies a stream's requests in order, each whole, and yields what each did."""
+        bound = ""
+        added_before = 0
+        async for request in requests:
+            if not bound:
+                bound = _named_session(request.session_id, context)
+            elif request.session_id and request.session_id != bound:
+                raise errors.InvalidArgumentError(
+                    f'this stream belongs to session "{bound}" but a request names '
+                    f'"{request.session_id}"; open one stream per session',
+                    (errors.FieldViolation("session_id", "differs from the stream's session"),),
+                )
+            check_request_id(request.request_id)
+            numbers = list(request.numbers)
+            check_finite(numbers, added_before)
+            outcome = await self._add(bound, numbers, request.request_id)
+            added_before += outcome.added_count
+            yield outcome
+
+    async def _add(self, session_id: str, numbers: list[float], request_id: str) -> AddOutcome:
+        # A request larger than one slice suspends between slices; shielding it means a
+        # client that cancels then still gets the accepted request applied whole.
+        if len(numbers) <= self._store.apply_slice:
+            return await self._store.add(session_id, numbers, request_id)
+        task = asyncio.ensure_future(self._store.add(session_id, numbers, request_id))
+        task.add_done_callback(_retrieve_exception)
+        return await asyncio.shield(task)
+
+
+def _retrieve_exception(task: asyncio.Future[AddOutcome]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _median_field(snapshot: Snapshot) -> dict[str, float]:
+    return {} if snapshot.median is None else {"median": snapshot.median}
+
+
+def _routing_header(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == ROUTING_HEADER:
+            return str(value)
+    return ""
+
+
+def _check_header_matches(session_id: str, header: str) -> None:
+    if header and header != session_id:
+        raise errors.InvalidArgumentError(
+            f'the {ROUTING_HEADER} header names session "{header}" but the request names '
+            f'"{session_id}"; send the same id in both',
+            (errors.FieldViolation("session_id", f"differs from the {ROUTING_HEADER} header"),),
+        )
+
+
+def _named_session(session_id: str, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    check_session_id(session_id)
+    _check_header_matches(session_id, _routing_header(context))
+    return session_id
+
+
+def status_for(error: errors.MedianServiceError) -> grpc.Status:
+    """The status code and `google.rpc` details that report a domain error."""
+    code = _STATUS_CODES[type(error)]
+    details: list[Any] = []
+    if isinstance(error, errors.InvalidArgumentError) and error.violations:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in error.violations
+                ]
+            )
+        )
+    if isinstance(error, errors.LimitExceededError):
+        details.append(
+            error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=f"--{error.limit}", description=f"limit {error.value}"
+                    )
+                ]
+            )
+        )
+        details.append(
+            error_details_pb2.ErrorInfo(
+                reason=error.limit.upper().replace("-", "_"),
+                domain=ERROR_DOMAIN,
+                metadata={"limit": str(error.value)},
+            )
+        )
+    packed = []
+    for detail in details:
+        wrapper = any_pb2.Any()
+        wrapper.Pack(detail)
+        packed.append(wrapper)
+    status = status_pb2.Status(code=code.value[0], message=error.message, details=packed)
+    return rpc_status.to_status(status)
+
+
+_INTERNAL = rpc_status.to_status(
+    status_pb2.Status(
+        code=code_pb2.INTERNAL,
+        message="internal error; the server has logged the details",
+    )
+)
+
+Behaviour = Callable[..., Any]
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    """Maps errors to statuses, refuses calls while draining, and logs each call at debug."""
+
+    def __init__(self, is_draining: Callable[[], bool]) -> None:
+        self._is_draining = is_draining
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith(f"/{SERVICE_NAME}/"):
+            return handler  # health and reflection stay answerable while draining
+        if log.isEnabledFor(logging.DEBUG):
+            metadata = dict(handler_call_details.invocation_metadata or ())
+            log.debug("call %s %s=%s", method, ROUTING_HEADER, metadata.get(ROUTING_HEADER, "-"))
+        return _wrap(handler, self._is_draining, method)
+
+
+def _wrap(
+    handler: grpc.RpcMethodHandler, is_draining: Callable[[], bool], method: str
+) -> grpc.RpcMethodHandler:
+    async def refuse_or_report(error: Exception, context: Any) -> None:
+        if isinstance(error, grpc.aio.AbortError):
+            raise error  # the call was already ended with a status
+        if isinstance(error, errors.MedianServiceError):
+            log.debug("refused %s: %s", method, error.message)
+            await context.abort_with_status(status_for(error))
+        log.error("unexpected error in %s", method, exc_info=error)
+        await context.abort_with_status(_INTERNAL)
+
+    def unary(behaviour: Behaviour) -> Behaviour:
+        async def wrapped(request: Any, context: Any) -> Any:
+            try:
+                if is_draining():
+                    raise errors.DrainingError()
+                return await behaviour(request, context)
+            except Exception as error:  # noqa: BLE001 - mapped to a status, never swallowed
+                await refuse_or_report(error, context)
+
+        return wrapped
+
+    def streaming(behaviour: Behaviour) -> Behaviour:
+        async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
+            try:
+                if is_draining():
+                    raise errors.DrainingError()
+                async for response in behaviour(request, context):
+                    yield response
+            except Exception as error:  # noqa: BLE001 - mapped to a status, never swallowed
+                await refuse_or_report(error, context)
+
+        return wrapped
+
+    serialize = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **serialize)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **serialize)
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **serialize)
+    return handler

@@ -1,0 +1,254 @@
+"""The session store: named MedianFinders, their limits, request-id memory and idle expiry.
+
+Writers to one session take turns under the session's lock, a whole request at a time; readers
+never wait: they read the snapshot published after the last applied request. A large request is
+applied in slices that give the event loop room between them, and since the snapshot changes
+only when the request is complete, nobody sees half of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from median_server.errors import (
+    EmptySessionError,
+    InvalidArgumentError,
+    LimitExceededError,
+    SessionExistsError,
+    SessionNotFoundError,
+)
+from median_server.median_finder import MedianFinder
+
+REMEMBERED_REQUEST_IDS = 1024
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+APPLY_SLICE = 8192  # numbers applied between two yields to the event loop
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The server's limits; see the command-line flags of the same names."""
+
+    max_sessions: int = 10_000
+    max_session_numbers: int = 10_000_000
+    max_total_numbers: int = 100_000_000
+    session_ttl: float = 3600.0  # seconds; 0 keeps sessions forever
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A session's state after its last applied request."""
+
+    session_id: str
+    number_count: int
+    median: float | None
+
+
+@dataclass(frozen=True)
+class AddOutcome:
+    """What one request did: how many numbers it added, and the session's state after it."""
+
+    added_count: int
+    snapshot: Snapshot
+
+
+@dataclass(eq=False)
+class _Session:
+    session_id: str
+    touched_at: float
+    finder: MedianFinder = field(default_factory=MedianFinder)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    applied_request_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    reserved: int = 0  # numbers counted against the limits, applied or being applied
+    deleted: bool = False
+    snapshot: Snapshot = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.snapshot = Snapshot(self.session_id, 0, None)
+
+    def remember(self, request_id: str) -> None:
+        if request_id:
+            self.applied_request_ids[request_id] = None
+            if len(self.applied_request_ids) > REMEMBERED_REQUEST_IDS:
+                self.applied_request_ids.popitem(last=False)
+
+
+class SessionStore:
+    """Every session of one server, with the server's limits."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+        apply_slice: int = APPLY_SLICE,
+    ) -> None:
+        self.limits = limits
+        self._clock = clock
+        self.apply_slice = apply_slice
+        self._sessions: dict[str, _Session] = {}
+        self._reserved_total = 0
+        self._token_key = secrets.token_bytes(32)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    @property
+    def total_numbers(self) -> int:
+        """Numbers held by every session, counting those of requests being applied."""
+        return self._reserved_total
+
+    def create(self, session_id: str | None) -> str:
+        """Makes an empty session; with no id, picks an unguessable one (128 random bits)."""
+        self.expire_idle()
+        if session_id is None:
+            session_id = secrets.token_urlsafe(16)
+        elif session_id in self._sessions:
+            raise SessionExistsError(session_id)
+        if len(self._sessions) >= self.limits.max_sessions:
+            raise LimitExceededError(
+                "max-sessions",
+                self.limits.max_sessions,
+                f"the server holds its maximum of {self.limits.max_sessions} sessions "
+                "(--max-sessions); delete sessions you no longer need, or raise the limit",
+            )
+        self._sessions[session_id] = _Session(session_id, self._clock())
+        return session_id
+
+    def snapshot(self, session_id: str) -> Snapshot:
+        """The session's count and median, touching it."""
+        return self._touch(self._find(session_id)).snapshot
+
+    def median(self, session_id: str) -> Snapshot:
+        """The session's count and median; refuses an empty session."""
+        snapshot = self.snapshot(session_id)
+        if snapshot.median is None:
+            raise EmptySessionError(session_id)
+        return snapshot
+
+    async def delete(self, session_id: str) -> None:
+        """Removes the session once requests being applied to it are done."""
+        session = self._find(session_id)
+        async with session.lock:
+            if session.deleted:
+                raise SessionNotFoundError(session_id)
+            self._remove(session)
+
+    async def add(
+        self, session_id: str, numbers: Sequence[float], request_id: str = ""
+    ) -> AddOutcome:
+        """Applies one request whole, or refuses it and changes nothing.
+
+        The numbers must already be checked finite. A request whose id the session has applied
+        before is answered with the current state and not applied again. Cancelling the caller
+        while a large request is applied does not stop it half way: the caller should shield
+        this coroutine.
+        """
+        session = self._find(session_id)
+        async with session.lock:
+            if session.deleted:
+                raise SessionNotFoundError(session_id)
+            if request_id and request_id in session.applied_request_ids:
+                session.applied_request_ids.move_to_end(request_id)
+                return AddOutcome(0, self._touch(session).snapshot)
+            self._reserve(session, len(numbers))
+            step = self.apply_slice
+            for start in range(0, len(numbers), step):
+                if start:
+                    await asyncio.sleep(0)
+                session.finder.add_many(numbers[start : start + step])
+            session.remember(request_id)
+            session.snapshot = Snapshot(session_id, len(session.finder), session.finder.median())
+            return AddOutcome(len(numbers), self._touch(session).snapshot)
+
+    def list_page(self, page_size: int, page_token: str) -> tuple[list[Snapshot], str]:
+        """One page of sessions ordered by id, and the token of the next page ("" at the end)."""
+        if page_size < 0:
+            raise InvalidArgumentError(f"page_size is {page_size}; it must be 0 or more")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        after = self._decode_page_token(page_token) if page_token else None
+        self.expire_idle()
+        ids = sorted(i for i in self._sessions if after is None or i > after)
+        page = [self._sessions[i].snapshot for i in ids[:size]]
+        next_token = self._encode_page_token(ids[size - 1]) if len(ids) > size else ""
+        return page, next_token
+
+    def expire_idle(self) -> int:
+        """Removes every session untouched for longer than the time-to-live; returns how many."""
+        if not self.limits.session_ttl:
+            return 0
+        expired = [s for s in self._sessions.values() if self._is_expired(s)]
+        for session in expired:
+            self._remove(session)
+        return len(expired)
+
+    def _find(self, session_id: str) -> _Session:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise SessionNotFoundError(session_id)
+        if self._is_expired(session):
+            self._remove(session)
+            raise SessionNotFoundError(session_id)
+        return session
+
+    def _is_expired(self, session: _Session) -> bool:
+        ttl = self.limits.session_ttl
+        return bool(ttl) and not session.lock.locked() and self._clock() - session.touched_at > ttl
+
+    def _touch(self, session: _Session) -> _Session:
+        session.touched_at = self._clock()
+        return session
+
+    def _remove(self, session: _Session) -> None:
+        session.deleted = True
+        del self._sessions[session.session_id]
+        self._reserved_total -= session.reserved
+
+    def _reserve(self, session: _Session, count: int) -> None:
+        limits = self.limits
+        if session.reserved + count > limits.max_session_numbers:
+            raise LimitExceededError(
+                "max-session-numbers",
+                limits.max_session_numbers,
+                f"adding {count} numbers would give session \"{session.session_id}\" "
+                f"{session.reserved + count}, over the limit of {limits.max_session_numbers} "
+                "numbers per session (--max-session-numbers); nothing was added. Start a new "
+                "session, or raise the limit",
+            )
+        if self._reserved_total + count > limits.max_total_numbers:
+            raise LimitExceededError(
+                "max-total-numbers",
+                limits.max_total_numbers,
+                f"adding {count} numbers would give the server {self._reserved_total + count}, "
+                f"over its limit of {limits.max_total_numbers} numbers in all sessions "
+                "(--max-total-numbers); nothing was added. Delete sessions you no longer need, "
+                "or raise the limit",
+            )
+        session.reserved += count
+        self._reserved_total += count
+
+    def _encode_page_token(self, last_id: str) -> str:
+        body = last_id.encode()
+        tag = hmac.new(self._token_key, body, hashlib.sha256).digest()[:12]
+        return base64.urlsafe_b64encode(tag + body).decode().rstrip("=")
+
+    def _decode_page_token(self, token: str) -> str:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except ValueError:
+            raw = b""
+        tag, body = raw[:12], raw[12:]
+        expected = hmac.new(self._token_key, body, hashlib.sha256).digest()[:12]
+        if len(tag) < 12 or not hmac.compare_digest(tag, expected):
+            raise InvalidArgumentError(
+                "page_token was not issued by this server; pass the next_page_token of the "
+                "previous ListSessions answer, or an empty token for the first page"
+            )
+        return body.decode()

@@ -1,0 +1,69 @@
+"""Checks of request fields that do not need the session store: ids and numbers."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from median_server.errors import FieldViolation, InvalidArgumentError
+
+MAX_SESSION_ID_LENGTH = 128
+MAX_REQUEST_ID_LENGTH = 64
+_SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_REQUEST_ID = re.compile(r"[\x20-\x7e]{1,64}")
+
+
+def check_session_id(session_id: str, field: str = "session_id") -> str:
+    """Returns the id when it is 1 to 128 characters of ``[A-Za-z0-9._-]``."""
+    if _SESSION_ID.fullmatch(session_id):
+        return session_id
+    if not session_id:
+        problem = "is required"
+    elif len(session_id) > MAX_SESSION_ID_LENGTH:
+        problem = f"is {len(session_id)} characters long; at most {MAX_SESSION_ID_LENGTH} allowed"
+    else:
+        problem = f"{session_id!r} has characters outside [A-Za-z0-9._-]"
+    raise InvalidArgumentError(
+        f"{field} {problem}", (FieldViolation(field, f"{field} {problem}"),)
+    )
+
+
+def check_request_id(request_id: str) -> None:
+    """Accepts an empty id (none) or 1 to 64 printable ASCII characters."""
+    if not request_id or _REQUEST_ID.fullmatch(request_id):
+        return
+    if len(request_id) > MAX_REQUEST_ID_LENGTH:
+        problem = f"is {len(request_id)} characters long; at most {MAX_REQUEST_ID_LENGTH} allowed"
+    else:
+        problem = "must be printable ASCII characters only"
+    raise InvalidArgumentError(
+        f"request_id {problem}", (FieldViolation("request_id", f"request_id {problem}"),)
+    )
+
+
+def first_non_finite(numbers: Sequence[float]) -> int | None:
+    """The index of the first NaN or infinity, or None when every number is finite.
+
+    A finite sum proves every number finite (a NaN or an infinity makes any sum NaN or
+    infinite), so the common case costs one C-level pass; only a non-finite sum, which an
+    overflow of large finite numbers can also cause, is followed by a search.
+    """
+    if math.isfinite(sum(numbers)):
+        return None
+    isfinite = math.isfinite
+    return next((i for i, x in enumerate(numbers) if not isfinite(x)), None)
+
+
+def check_finite(numbers: Sequence[float], added_before: int) -> None:
+    """Refuses a request that carries NaN, +Inf or -Inf, naming the first one's index."""
+    index = first_non_finite(numbers)
+    if index is None:
+        return
+    field = f"numbers[{index}]"
+    raise InvalidArgumentError(
+        f"{field} is {numbers[index]!r}; numbers must be finite (no NaN or infinity), so this "
+        f"request was not applied; {added_before} numbers of this stream had been added before "
+        "it. Remove the value and send the request again",
+        (FieldViolation(field, f"{numbers[index]!r} is not a finite number"),),
+    )
