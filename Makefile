@@ -55,7 +55,7 @@ clients: $(addprefix clients-,$(LANGUAGES)) ## Generate the stubs and build the 
 .PHONY: $(addprefix clients-,$(LANGUAGES))
 clients-python: generate ## Build one language's client (clients-go, clients-java, ...).
 	@echo "clients/python: ready (runs from .venv)"
-clients-%: generate
+$(addprefix clients-,$(filter-out python,$(LANGUAGES))): clients-%: generate
 	$(MAKE) -C clients/$* build
 
 .PHONY: test

@@ -79,3 +79,4 @@ def running_server(*flags: str, env: dict[str, str] | None = None) -> Iterator[R
             process.kill()
         process.wait(timeout=30)
         reader.join(timeout=10)
+        stderr.close()

@@ -40,7 +40,7 @@ class Language:
 
 LANGUAGES = [
     Language("python", (), ""),
-    Language("go", ("go",), "install Go 1.22 or newer"),
+    Language("go", ("go",), "install Go 1.25 or newer"),
     Language("java", ("java", "mvn"), "install a JDK 17 and Maven 3.8"),
     Language("typescript", ("node", "npm"), "install Node.js 20 with npm"),
     Language(
