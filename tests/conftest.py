@@ -20,7 +20,7 @@ class Service:
     """A started server and an asyncio stub talking to it over loopback."""
 
     server: MedianServer
-    stub: median_pb2_grpc.MedianServiceStub
+    stub: median_pb2_grpc.MedianServiceAsyncStub
     channel: grpc.aio.Channel
     clock: FakeClock
 
@@ -41,13 +41,13 @@ async def make_service() -> AsyncIterator[ServiceFactory]:
         clock = FakeClock()
         server = await start_server(Config(**{"port": 0, **settings}), clock)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        service = Service(server, median_pb2_grpc.MedianServiceStub(channel), channel, clock)
+        service = Service(server, median_pb2_grpc.MedianServiceAsyncStub(channel), channel, clock)
         started.append(service)
         return service
 
     yield factory
     for service in started:
-        await service.channel.close()
+        await service.channel.close(None)
         await service.server.stop_now()
 
 

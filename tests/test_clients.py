@@ -61,7 +61,10 @@ def server() -> Iterator[RunningServer]:
 def client_command(language: Language) -> Path:
     missing = language.missing_tools()
     if missing:
-        message = f"{language.name} client skipped: {', '.join(missing)} not found; {language.install_hint}"
+        message = (
+            f"{language.name} client skipped: {', '.join(missing)} not found; "
+            f"{language.install_hint}"
+        )
         if IN_CI:
             pytest.fail(f"{message} (CI=true: every language must run)")
         pytest.skip(message)
@@ -143,7 +146,8 @@ def test_client_prints_what_the_vector_expects(
         return
 
     if case["session"] is None:
-        assert lines and lines[0].startswith("session="), context
+        assert lines, context
+        assert lines[0].startswith("session="), context
         session_id = lines.pop(0).removeprefix("session=")
         assert session_exists(server.target, session_id), context
     assert [parse_line(line) for line in lines] == [
@@ -159,9 +163,7 @@ def test_client_prints_what_the_vector_expects(
 
 
 @pytest.mark.parametrize("language", LANGUAGES, ids=[language.name for language in LANGUAGES])
-def test_client_delete_flag_removes_the_session(
-    language: Language, server: RunningServer
-) -> None:
+def test_client_delete_flag_removes_the_session(language: Language, server: RunningServer) -> None:
     launcher = client_command(language)
     result = subprocess.run(
         [str(launcher), "--target", server.target, "--delete"],

@@ -431,6 +431,17 @@ async def test_async_add_numbers_from_an_async_iterable_answers_count_and_median
     assert median == MedianResult(session_id, 1203, plain.median)
 
 
+async def test_async_add_numbers_with_a_request_id_prefix_is_applied_once(
+    aclient: AsyncMedianClient,
+) -> None:
+    session_id = await aclient.create_session()
+    numbers = [9.0, 1.0, 5.0]
+    first = await aclient.add_numbers(session_id, numbers, batch_size=2, request_id_prefix="up")
+    retry = await aclient.add_numbers(session_id, numbers, batch_size=2, request_id_prefix="up")
+    assert (first.added, first.count) == (3, 3)
+    assert (retry.added, retry.count, retry.median) == (0, 3, 5.0)
+
+
 async def test_async_running_median_yields_one_result_per_request_in_order(
     aclient: AsyncMedianClient,
 ) -> None:

@@ -30,9 +30,9 @@ def run_server_expecting_exit(*flags: str, env: dict[str, str] | None = None) ->
     return result.returncode, result.stderr
 
 
-def requests_from(feed: list[median_pb2.RunningMedianRequest | None]) -> Iterator[
-    median_pb2.RunningMedianRequest
-]:
+def requests_from(
+    feed: list[median_pb2.RunningMedianRequest | None],
+) -> Iterator[median_pb2.RunningMedianRequest]:
     """Yields requests appended to `feed` by the test, until it appends None."""
     sent = 0
     while True:
@@ -79,8 +79,8 @@ def test_environment_variable_sets_a_limit_and_the_flag_wins() -> None:
         stub.CreateSession(median_pb2.CreateSessionRequest(), timeout=10)
         with pytest.raises(grpc.RpcError) as error:
             stub.CreateSession(median_pb2.CreateSessionRequest(), timeout=10)
-        assert error.value.code() == Code.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
-        assert "maximum of 1 sessions" in error.value.details()  # type: ignore[attr-defined]
+        assert error.value.code() == Code.RESOURCE_EXHAUSTED
+        assert "maximum of 1 sessions" in (error.value.details() or "")
         channel.close()
     with running_server("--max-sessions", "2", env={"MEDIAN_MAX_SESSIONS": "1"}) as server:
         channel = grpc.insecure_channel(server.target)
@@ -110,7 +110,9 @@ def test_sigterm_drains_an_in_flight_stream_then_exits_zero() -> None:
         feed: list[median_pb2.RunningMedianRequest | None] = [
             median_pb2.RunningMedianRequest(session_id=session_id, numbers=[1.0, 2.0])
         ]
-        answers = stub.RunningMedian(requests_from(feed), timeout=60)
+        answers: Iterator[median_pb2.RunningMedianResponse] = iter(
+            stub.RunningMedian(requests_from(feed), timeout=60)
+        )
         assert next(answers).number_count == 2
 
         server.signal(signal.SIGTERM)
@@ -118,7 +120,7 @@ def test_sigterm_drains_an_in_flight_stream_then_exits_zero() -> None:
         assert server.wait_for_log("draining")
         with pytest.raises(grpc.RpcError) as refused:
             stub.GetMedian(median_pb2.GetMedianRequest(session_id=session_id), timeout=10)
-        assert refused.value.code() == Code.UNAVAILABLE  # type: ignore[attr-defined]
+        assert refused.value.code() == Code.UNAVAILABLE
 
         feed.append(median_pb2.RunningMedianRequest(numbers=[6.0]))
         last = next(answers)
@@ -138,7 +140,9 @@ def test_second_signal_stops_at_once() -> None:
         feed: list[median_pb2.RunningMedianRequest | None] = [
             median_pb2.RunningMedianRequest(session_id=session_id, numbers=[1.0])
         ]
-        answers = stub.RunningMedian(requests_from(feed), timeout=60)
+        answers: Iterator[median_pb2.RunningMedianResponse] = iter(
+            stub.RunningMedian(requests_from(feed), timeout=60)
+        )
         assert next(answers).number_count == 1
         server.signal(signal.SIGTERM)
         assert server.wait_for_log("draining")

@@ -177,9 +177,7 @@ async def test_large_request_is_invisible_until_applied_whole() -> None:
 async def test_concurrent_writers_interleave_by_whole_requests() -> None:
     store = SessionStore(Limits(), FakeClock(), apply_slice=10)
     store.create("s")
-    outcomes = await asyncio.gather(
-        *(store.add("s", [float(w)] * 25) for w in range(8))
-    )
+    outcomes = await asyncio.gather(*(store.add("s", [float(w)] * 25) for w in range(8)))
     counts = sorted(o.snapshot.number_count for o in outcomes)
     assert counts == [25 * (i + 1) for i in range(8)]
     assert store.snapshot("s").number_count == 200

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import runpy
-from pathlib import Path
 from typing import Any
 
 from tests.servers import ROOT

@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,6 +28,8 @@ from median_server.sessions import SessionStore
 log = logging.getLogger(__name__)
 
 HEALTH_SERVICES = ("", SERVICE_NAME)
+# The asyncio health servicer is newer than the published type stubs of grpc_health.
+HealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
 
 
 class BindError(RuntimeError):
@@ -40,7 +43,7 @@ class MedianServer:
     grpc_server: grpc.aio.Server
     port: int
     store: SessionStore
-    health: health.aio.HealthServicer
+    health: Any  # a grpc_health.v1.health.aio.HealthServicer
     config: Config
     draining: bool = False
     _expiry: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -75,7 +78,7 @@ async def start_server(config: Config, clock: Callable[[], float] = time.monoton
         ],
     )
     median_pb2_grpc.add_MedianServiceServicer_to_server(MedianServicer(store), grpc_server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     if config.reflection:
         reflection.enable_server_reflection(
@@ -108,6 +111,24 @@ async def _expire_idle_sessions(store: SessionStore, ttl: float) -> None:
 async def serve(config: Config) -> int:
     """Runs the server until a signal; returns the process's exit status."""
     server = await start_server(config)
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    forced = False
+    stopping_now: set[asyncio.Task[None]] = set()  # keeps the task referenced until it ends
+
+    def on_signal(signum: signal.Signals) -> None:
+        nonlocal forced
+        if stop_requested.is_set():
+            log.warning("%s again: stopping at once", signum.name)
+            forced = True
+            stopping_now.add(loop.create_task(server.stop_now()))
+            return
+        log.info("%s: shutting down (send it again to stop at once)", signum.name)
+        stop_requested.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    # Logged once the signal handlers are in place: from here on a SIGTERM drains.
     host = f"[{config.host}]" if ":" in config.host else config.host
     log.info(
         "median-server listening on %s:%d (reflection %s; max %d sessions, %d numbers per "
@@ -121,22 +142,6 @@ async def serve(config: Config) -> int:
         config.max_message_bytes,
         config.session_ttl or "never",
     )
-    loop = asyncio.get_running_loop()
-    stop_requested = asyncio.Event()
-    forced = False
-
-    def on_signal(signum: signal.Signals) -> None:
-        nonlocal forced
-        if stop_requested.is_set():
-            log.warning("%s again: stopping at once", signum.name)
-            forced = True
-            loop.create_task(server.stop_now())
-            return
-        log.info("%s: shutting down (send it again to stop at once)", signum.name)
-        stop_requested.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
     await stop_requested.wait()
     await server.drain()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from google.protobuf import any_pb2
@@ -244,8 +244,15 @@ _INTERNAL = rpc_status.to_status(
 
 Behaviour = Callable[..., Any]
 
+if TYPE_CHECKING:  # generic only in the type stubs
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+    _ServerInterceptor = grpc.aio.ServerInterceptor
 
-class ServiceInterceptor(grpc.aio.ServerInterceptor):
+
+class ServiceInterceptor(_ServerInterceptor):
     """Maps errors to statuses, refuses calls while draining, and logs each call at debug."""
 
     def __init__(self, is_draining: Callable[[], bool]) -> None:
@@ -253,9 +260,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not method.startswith(f"/{SERVICE_NAME}/"):
@@ -266,9 +273,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return _wrap(handler, self._is_draining, method)
 
 
-def _wrap(
-    handler: grpc.RpcMethodHandler, is_draining: Callable[[], bool], method: str
-) -> grpc.RpcMethodHandler:
+def _wrap(handler: Handler, is_draining: Callable[[], bool], method: str) -> Handler:
     async def refuse_or_report(error: Exception, context: Any) -> None:
         if isinstance(error, grpc.aio.AbortError):
             raise error  # the call was already ended with a status
@@ -284,7 +289,7 @@ def _wrap(
                 if is_draining():
                     raise errors.DrainingError()
                 return await behaviour(request, context)
-            except Exception as error:  # noqa: BLE001 - mapped to a status, never swallowed
+            except Exception as error:
                 await refuse_or_report(error, context)
 
         return wrapped
@@ -296,7 +301,7 @@ def _wrap(
                     raise errors.DrainingError()
                 async for response in behaviour(request, context):
                     yield response
-            except Exception as error:  # noqa: BLE001 - mapped to a status, never swallowed
+            except Exception as error:
                 await refuse_or_report(error, context)
 
         return wrapped

@@ -217,7 +217,7 @@ class SessionStore:
             raise LimitExceededError(
                 "max-session-numbers",
                 limits.max_session_numbers,
-                f"adding {count} numbers would give session \"{session.session_id}\" "
+                f'adding {count} numbers would give session "{session.session_id}" '
                 f"{session.reserved + count}, over the limit of {limits.max_session_numbers} "
                 "numbers per session (--max-session-numbers); nothing was added. Start a new "
                 "session, or raise the limit",

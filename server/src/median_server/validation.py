@@ -24,9 +24,7 @@ def check_session_id(session_id: str, field: str = "session_id") -> str:
         problem = f"is {len(session_id)} characters long; at most {MAX_SESSION_ID_LENGTH} allowed"
     else:
         problem = f"{session_id!r} has characters outside [A-Za-z0-9._-]"
-    raise InvalidArgumentError(
-        f"{field} {problem}", (FieldViolation(field, f"{field} {problem}"),)
-    )
+    raise InvalidArgumentError(f"{field} {problem}", (FieldViolation(field, f"{field} {problem}"),))
 
 
 def check_request_id(request_id: str) -> None:
