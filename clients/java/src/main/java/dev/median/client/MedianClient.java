@@ -120,6 +120,11 @@ final class MedianClient {
 
     finishLatch.await();
     throwIfFailed(failure.get());
+    if (summary.get() == null) {
+      throw Status.INTERNAL
+          .withDescription("the server ended AddNumbers without an answer")
+          .asRuntimeException();
+    }
     return summary.get();
   }
 
