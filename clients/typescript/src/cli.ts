@@ -28,7 +28,8 @@ const STREAM_DEADLINE_MS = 600_000;
 /** The request metadata a proxy may hash on to send every call of one session to one server. */
 const SESSION_HEADER = "median-session-id";
 
-const EXIT_RPC_ERROR = 1;
+/** 1: a gRPC error, or any other failure once the input was read; 2: bad usage or input. */
+const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
 interface Options {
@@ -69,7 +70,8 @@ function parseOptions(args: string[]): Options {
   if (values.batch !== undefined) {
     batch = /^[0-9]+$/.test(values.batch) ? Number(values.batch) : Number.NaN;
     if (!Number.isSafeInteger(batch) || batch < 1) {
-      throw new UsageError(`--batch must be a positive integer, not ${JSON.stringify(values.batch)}`);
+      const given = JSON.stringify(values.batch);
+      throw new UsageError(`--batch must be a positive integer, not ${given}`);
     }
   }
   return {
@@ -101,7 +103,8 @@ function printLine(line: string): void {
 }
 
 function countAndMedian(numberCount: bigint, median: number | undefined): string {
-  return median === undefined ? `count=${numberCount}` : `count=${numberCount} median=${formatDouble(median)}`;
+  const count = `count=${numberCount}`;
+  return median === undefined ? count : `${count} median=${formatDouble(median)}`;
 }
 
 /** The thin typed layer over the generated client: one promise per unary call or stream. */
@@ -129,8 +132,10 @@ class MedianSession {
   /** One AddNumbers client stream: writes every batch, half-closes, and waits for the answer. */
   addNumbers(numberBatches: Iterable<number[]>): Promise<AddNumbersResponse> {
     return new Promise((resolve, reject) => {
-      const call = this.client.addNumbers(this.metadata, deadlineIn(STREAM_DEADLINE_MS), (error, response) =>
-        error ? reject(error) : resolve(response),
+      const call = this.client.addNumbers(
+        this.metadata,
+        deadlineIn(STREAM_DEADLINE_MS),
+        (error, response) => (error ? reject(error) : resolve(response)),
       );
       for (const numbers of numberBatches) {
         call.write({ sessionId: this.sessionId, numbers, requestId: "" });
@@ -186,7 +191,11 @@ class MedianSession {
   }
 }
 
-async function run(client: MedianServiceClient, options: Options, numbers: number[]): Promise<void> {
+async function run(
+  client: MedianServiceClient,
+  options: Options,
+  numbers: number[],
+): Promise<void> {
   const session = new MedianSession(client, options.session ?? newSessionId());
   if (options.session === undefined) {
     await session.create();
@@ -214,7 +223,12 @@ async function run(client: MedianServiceClient, options: Options, numbers: numbe
 }
 
 function isServiceError(error: unknown): error is grpc.ServiceError {
-  return error instanceof Error && "code" in error && typeof error.code === "number" && "details" in error;
+  return (
+    error instanceof Error &&
+    "code" in error &&
+    typeof error.code === "number" &&
+    "details" in error
+  );
 }
 
 /** `error: <STATUS_CODE_NAME>: <message>`, always on one line. */
@@ -248,7 +262,7 @@ async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (isServiceError(error)) {
       console.error(describeRpcError(error));
-      return EXIT_RPC_ERROR;
+      return EXIT_FAILURE;
     }
     throw error;
   } finally {
@@ -262,6 +276,15 @@ if (process.env["GRPC_VERBOSITY"] === undefined) {
   grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 }
 
+// A reader of stdout that went away (`run ... | head -1`) stops the client quietly, as SIGPIPE
+// would stop a C program; there is nothing left to flush.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") {
+    throw error;
+  }
+  process.exit(EXIT_FAILURE);
+});
+
 // Setting exitCode, not calling process.exit(), lets stdout drain before the process ends.
 main(process.argv.slice(2)).then(
   (code) => {
@@ -269,6 +292,6 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = EXIT_RPC_ERROR;
+    process.exitCode = EXIT_FAILURE;
   },
 );
