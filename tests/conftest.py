@@ -41,7 +41,7 @@ async def make_service() -> AsyncIterator[ServiceFactory]:
         clock = FakeClock()
         server = await start_server(Config(**{"port": 0, **settings}), clock)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        service = Service(server, median_pb2_grpc.MedianServiceAsyncStub(channel), channel, clock)
+        service = Service(server, median_pb2_grpc.MedianServiceStub(channel), channel, clock)
         started.append(service)
         return service
 
