@@ -59,7 +59,7 @@ $(addprefix clients-,$(filter-out python,$(LANGUAGES))): clients-%: generate
 	$(MAKE) -C clients/$* build
 
 .PHONY: test
-test: generate clients ## Run every test: unit, service, cross-language.
+test: generate clients $(if $(shell command -v go),tools/bin/grpcurl) ## Run every test: unit, service, cross-language.
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint
@@ -69,7 +69,23 @@ lint: generate $(TOOLS_STAMP) ## buf lint on the proto, ruff and mypy --strict o
 	$(VENV)/bin/ruff format --check server clients/python tests bench
 	$(VENV)/bin/mypy
 
+GRPCURL_VERSION := v1.9.4
+
+.PHONY: grpcurl
+grpcurl: tools/bin/grpcurl ## Install the pinned grpcurl into tools/bin (needs Go).
+
+tools/bin/grpcurl:
+	GOBIN=$(CURDIR)/tools/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
 .PHONY: clean
 clean: ## Remove everything `make` made.
 	rm -rf $(VENV) tools/node_modules $(PY_GEN_DIR)/median
 	for lang in go java typescript cpp rust; do $(MAKE) -C clients/$$lang clean; done
+
+.PHONY: bench
+bench: generate ## Run the full benchmarks (a few minutes); writes docs/benchmarks.md and its plot.
+	$(PY) -m bench.run
+
+.PHONY: bench-quick
+bench-quick: generate ## Run the benchmarks on small budgets (under a minute); prints the table.
+	$(PY) -m bench.run --quick
