@@ -12,7 +12,9 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from functools import partial
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heappushpop
+
+SMALL_BATCH = 8  # up to this many numbers, one heappushpop per number beats splitting the batch
 
 
 class MedianFinder:
@@ -33,12 +35,18 @@ class MedianFinder:
         return len(self._lower) + len(self._upper)
 
     def add(self, number: float) -> None:
-        """Adds one number."""
-        self.add_many((number,))
+        """Adds one number in O(log n): it enters the half that is shorter, by way of the other."""
+        lower, upper = self._lower, self._upper
+        if len(lower) == len(upper):
+            heappush(lower, -heappushpop(upper, number))
+        else:
+            heappush(upper, -heappushpop(lower, -number))
 
     def add_many(self, numbers: Sequence[float]) -> None:
         """Adds a batch of numbers in O(k log n), or O(n + k) when the batch is large."""
-        if not numbers:
+        if len(numbers) <= SMALL_BATCH:
+            for number in numbers:
+                self.add(number)
             return
         lower, upper = self._lower, self._upper
         if not lower:
