@@ -113,6 +113,17 @@ def session_count(target: str) -> int:
                 return total
 
 
+def run_client(launcher: Path, args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(launcher), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def load(path: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
@@ -132,9 +143,7 @@ def test_client_prints_what_the_vector_expects(
     if mode == "running":
         command.append("--running")
     sessions_before = session_count(server.target)
-    result = subprocess.run(
-        command, input=case["stdin"], capture_output=True, text=True, timeout=120, check=False
-    )
+    result = run_client(launcher, command[1:], case["stdin"])
     context = f"{command}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert result.returncode == expected["exit"], context
     lines = result.stdout.splitlines()
@@ -165,14 +174,7 @@ def test_client_prints_what_the_vector_expects(
 @pytest.mark.parametrize("language", LANGUAGES, ids=[language.name for language in LANGUAGES])
 def test_client_delete_flag_removes_the_session(language: Language, server: RunningServer) -> None:
     launcher = client_command(language)
-    result = subprocess.run(
-        [str(launcher), "--target", server.target, "--delete"],
-        input="1 2 3",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_client(launcher, ["--target", server.target, "--delete"], "1 2 3")
     assert result.returncode == 0, result.stderr
     first, last = result.stdout.splitlines()
     assert last == "count=3 median=2" or parse_line(last) == (3, as_bits("2")), result.stdout
@@ -190,13 +192,8 @@ def test_client_uses_the_given_session(language: Language, server: RunningServer
             iter([median_pb2.AddNumbersRequest(session_id=session_id, numbers=[100.0])]),
             timeout=10,
         )
-    result = subprocess.run(
-        [str(launcher), "--target", server.target, "--session", session_id, "--batch", "2"],
-        input="4 8 15 16",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = run_client(
+        launcher, ["--target", server.target, "--session", session_id, "--batch", "2"], "4 8 15 16"
     )
     assert result.returncode == 0, result.stderr
     assert [parse_line(line) for line in result.stdout.splitlines()] == [(5, as_bits("15"))]
@@ -207,14 +204,7 @@ def test_client_sends_the_session_id_it_chose_as_routing_metadata(
     language: Language, server: RunningServer
 ) -> None:
     launcher = client_command(language)
-    result = subprocess.run(
-        [str(launcher), "--target", server.target, "--running"],
-        input="1 2",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_client(launcher, ["--target", server.target, "--running"], "1 2")
     assert result.returncode == 0, result.stderr
     session_id = result.stdout.splitlines()[0].removeprefix("session=")
     assert len(session_id) >= 22, "the client picks an id of at least 128 random bits"
@@ -226,13 +216,6 @@ def test_client_sends_the_session_id_it_chose_as_routing_metadata(
 @pytest.mark.parametrize("language", LANGUAGES, ids=[language.name for language in LANGUAGES])
 def test_client_reports_an_unreachable_server_as_unavailable(language: Language) -> None:
     launcher = client_command(language)
-    result = subprocess.run(
-        [str(launcher), "--target", "127.0.0.1:1", "--session", "x"],
-        input="1",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_client(launcher, ["--target", "127.0.0.1:1", "--session", "x"], "1")
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: UNAVAILABLE: "), result.stderr
