@@ -219,3 +219,20 @@ def test_page_token_not_issued_by_the_server_is_refused(token: str) -> None:
 def test_negative_page_size_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="page_size"):
         store_with().list_page(-1, "")
+
+
+async def test_tenants_see_only_their_own_sessions() -> None:
+    store = store_with()
+    store.create("shared-name", tenant="alpha")
+    store.create("shared-name", tenant="beta")
+    await store.add("shared-name", [1.0], tenant="alpha")
+    await store.add("shared-name", [5.0, 7.0], tenant="beta")
+    assert store.snapshot("shared-name", tenant="alpha") == Snapshot("shared-name", 1, 1.0)
+    assert store.snapshot("shared-name", tenant="beta") == Snapshot("shared-name", 2, 6.0)
+    store.create("alpha-only", tenant="alpha")
+    with pytest.raises(SessionNotFoundError):
+        store.snapshot("alpha-only", tenant="beta")
+    with pytest.raises(SessionNotFoundError):
+        await store.delete("alpha-only", tenant="beta")
+    assert [s.session_id for s in store.list_page(0, "", tenant="beta")[0]] == ["shared-name"]
+    assert len(store.list_page(0, "", tenant="alpha")[0]) == 2

@@ -62,6 +62,7 @@ class AddOutcome:
 
 @dataclass(eq=False)
 class _Session:
+    tenant: str
     session_id: str
     touched_at: float
     finder: MedianFinder = field(default_factory=MedianFinder)
@@ -93,7 +94,9 @@ class SessionStore:
         self.limits = limits
         self._clock = clock
         self.apply_slice = apply_slice
-        self._sessions: dict[str, _Session] = {}
+        # Keyed by (tenant, session id): a tenant sees only its own sessions; "" when there is
+        # no authentication.
+        self._sessions: dict[tuple[str, str], _Session] = {}
         self._reserved_total = 0
         self._token_key = secrets.token_bytes(32)
 
@@ -105,12 +108,12 @@ class SessionStore:
         """Numbers held by every session, counting those of requests being applied."""
         return self._reserved_total
 
-    def create(self, session_id: str | None) -> str:
+    def create(self, session_id: str | None, tenant: str = "") -> str:
         """Makes an empty session; with no id, picks an unguessable one (128 random bits)."""
         self.expire_idle()
         if session_id is None:
             session_id = secrets.token_urlsafe(16)
-        elif session_id in self._sessions:
+        elif (tenant, session_id) in self._sessions:
             raise SessionExistsError(session_id)
         if len(self._sessions) >= self.limits.max_sessions:
             raise LimitExceededError(
@@ -119,30 +122,30 @@ class SessionStore:
                 f"the server holds its maximum of {self.limits.max_sessions} sessions "
                 "(--max-sessions); delete sessions you no longer need, or raise the limit",
             )
-        self._sessions[session_id] = _Session(session_id, self._clock())
+        self._sessions[tenant, session_id] = _Session(tenant, session_id, self._clock())
         return session_id
 
-    def snapshot(self, session_id: str) -> Snapshot:
+    def snapshot(self, session_id: str, tenant: str = "") -> Snapshot:
         """The session's count and median, touching it."""
-        return self._touch(self._find(session_id)).snapshot
+        return self._touch(self._find(session_id, tenant)).snapshot
 
-    def median(self, session_id: str) -> Snapshot:
+    def median(self, session_id: str, tenant: str = "") -> Snapshot:
         """The session's count and median; refuses an empty session."""
-        snapshot = self.snapshot(session_id)
+        snapshot = self.snapshot(session_id, tenant)
         if snapshot.median is None:
             raise EmptySessionError(session_id)
         return snapshot
 
-    async def delete(self, session_id: str) -> None:
+    async def delete(self, session_id: str, tenant: str = "") -> None:
         """Removes the session once requests being applied to it are done."""
-        session = self._find(session_id)
+        session = self._find(session_id, tenant)
         async with session.lock:
             if session.deleted:
                 raise SessionNotFoundError(session_id)
             self._remove(session)
 
     async def add(
-        self, session_id: str, numbers: Sequence[float], request_id: str = ""
+        self, session_id: str, numbers: Sequence[float], request_id: str = "", tenant: str = ""
     ) -> AddOutcome:
         """Applies one request whole, or refuses it and changes nothing.
 
@@ -151,7 +154,7 @@ class SessionStore:
         while a large request is applied does not stop it half way: the caller should shield
         this coroutine.
         """
-        session = self._find(session_id)
+        session = self._find(session_id, tenant)
         async with session.lock:
             if session.deleted:
                 raise SessionNotFoundError(session_id)
@@ -168,15 +171,19 @@ class SessionStore:
             session.snapshot = Snapshot(session_id, len(session.finder), session.finder.median())
             return AddOutcome(len(numbers), self._touch(session).snapshot)
 
-    def list_page(self, page_size: int, page_token: str) -> tuple[list[Snapshot], str]:
+    def list_page(
+        self, page_size: int, page_token: str, tenant: str = ""
+    ) -> tuple[list[Snapshot], str]:
         """One page of sessions ordered by id, and the token of the next page ("" at the end)."""
         if page_size < 0:
             raise InvalidArgumentError(f"page_size is {page_size}; it must be 0 or more")
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         after = self._decode_page_token(page_token) if page_token else None
         self.expire_idle()
-        ids = sorted(i for i in self._sessions if after is None or i > after)
-        page = [self._sessions[i].snapshot for i in ids[:size]]
+        ids = sorted(
+            i for t, i in self._sessions if t == tenant and (after is None or i > after)
+        )
+        page = [self._sessions[tenant, i].snapshot for i in ids[:size]]
         next_token = self._encode_page_token(ids[size - 1]) if len(ids) > size else ""
         return page, next_token
 
@@ -189,8 +196,8 @@ class SessionStore:
             self._remove(session)
         return len(expired)
 
-    def _find(self, session_id: str) -> _Session:
-        session = self._sessions.get(session_id)
+    def _find(self, session_id: str, tenant: str) -> _Session:
+        session = self._sessions.get((tenant, session_id))
         if session is None:
             raise SessionNotFoundError(session_id)
         if self._is_expired(session):
@@ -208,7 +215,7 @@ class SessionStore:
 
     def _remove(self, session: _Session) -> None:
         session.deleted = True
-        del self._sessions[session.session_id]
+        del self._sessions[session.tenant, session.session_id]
         self._reserved_total -= session.reserved
 
     def _reserve(self, session: _Session, count: int) -> None:
