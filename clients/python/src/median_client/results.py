@@ -3,46 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
 from median.v1 import median_pb2
 
 
 @dataclass(frozen=True, slots=True)
-class AddResult:
+class _StreamResult:
+    session_id: str
+    added: int
+    count: int
+    median: float | None
+
+    @classmethod
+    def from_response(
+        cls, response: median_pb2.AddNumbersResponse | median_pb2.RunningMedianResponse
+    ) -> Self:
+        median = response.median if response.HasField("median") else None
+        return cls(response.session_id, response.added_count, response.number_count, median)
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult(_StreamResult):
     """The answer to one `AddNumbers` stream.
 
     `added` is how many numbers the stream added, `count` how many the session holds in all,
     `median` the session's median, None exactly when `count` is 0.
     """
 
-    session_id: str
-    added: int
-    count: int
-    median: float | None
-
-    @classmethod
-    def from_response(cls, response: median_pb2.AddNumbersResponse) -> AddResult:
-        median = response.median if response.HasField("median") else None
-        return cls(response.session_id, response.added_count, response.number_count, median)
-
 
 @dataclass(frozen=True, slots=True)
-class RunningResult:
+class RunningResult(_StreamResult):
     """The answer to one request of a `RunningMedian` stream, after that request was applied.
 
     `added` is how many numbers that request added, `count` how many the session holds in all,
     `median` the session's median, None exactly when `count` is 0.
     """
-
-    session_id: str
-    added: int
-    count: int
-    median: float | None
-
-    @classmethod
-    def from_response(cls, response: median_pb2.RunningMedianResponse) -> RunningResult:
-        median = response.median if response.HasField("median") else None
-        return cls(response.session_id, response.added_count, response.number_count, median)
 
 
 @dataclass(frozen=True, slots=True)
