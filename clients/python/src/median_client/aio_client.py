@@ -20,13 +20,16 @@ from median_client.client import DEFAULT_PAGE_SIZE, DEFAULT_STREAM_TIMEOUT, DEFA
 from median_client.errors import raising_median_error
 from median_client.results import AddResult, MedianResult, RunningResult, SessionSummary
 from median_client.routing import new_session_id, routing_metadata
+from median_client.security import Metadata, security, tls_credentials
 
 
 class AsyncMedianClient:
     """An asyncio client of `median.v1.MedianService`; the same calls as `MedianClient`.
 
     Make it inside a running event loop. Give a `target` and the client opens and closes its own
-    `grpc.aio` channel, or give an open `channel`, which stays yours to close.
+    `grpc.aio` channel, or give an open `channel`, which stays yours to close. TLS settings
+    (`root_certificates`, `certificate_chain`, `private_key` or `credentials`) and `token` work
+    as in `MedianClient`.
 
         async with AsyncMedianClient("127.0.0.1:50051") as client:
             session_id = await client.create_session()
@@ -40,26 +43,37 @@ class AsyncMedianClient:
         *,
         channel: grpc.aio.Channel | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
+        token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
     ) -> None:
+        tls = tls_credentials(credentials, root_certificates, certificate_chain, private_key)
+        plan = security(token, tls, opens_channel=channel is None)
         if channel is None:
             if target is None:
                 raise ValueError("give a target (host:port) or a channel")
             channel = (
                 grpc.aio.insecure_channel(target)
-                if credentials is None
-                else grpc.aio.secure_channel(target, credentials)
+                if plan.channel_credentials is None
+                else grpc.aio.secure_channel(target, plan.channel_credentials)
             )
             self._owns_channel = True
-        elif target is not None or credentials is not None:
-            raise ValueError("give either a channel or a target (with credentials), not both")
+        elif target is not None or tls is not None:
+            raise ValueError("give either a channel or a target (with TLS settings), not both")
         else:
             self._owns_channel = False
+        self._call_metadata: Metadata = plan.call_metadata
         self._channel = channel
         self._stub = median_pb2_grpc.MedianServiceStub(channel)
         self._timeout = timeout
         self._stream_timeout = stream_timeout
+
+    def _metadata(self, session_id: str) -> Metadata:
+        """A call's metadata: the routing header, and the bearer token unless TLS carries it."""
+        return routing_metadata(session_id) + self._call_metadata
 
     async def close(self) -> None:
         """Closes the channel if the client opened it."""
@@ -85,7 +99,7 @@ class AsyncMedianClient:
             response = await self._stub.CreateSession(
                 median_pb2.CreateSessionRequest(session_id=session_id),
                 timeout=self._timeout,
-                metadata=routing_metadata(session_id),
+                metadata=self._metadata(session_id),
             )
         return response.session_id
 
@@ -106,7 +120,7 @@ class AsyncMedianClient:
         requests = aadd_requests(session_id, abatched(numbers, batch_size), request_id_prefix)
         with raising_median_error():
             response = await self._stub.AddNumbers(
-                requests, timeout=self._stream_timeout, metadata=routing_metadata(session_id)
+                requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
             )
         return AddResult.from_response(response)
 
@@ -123,7 +137,7 @@ class AsyncMedianClient:
         """
         requests = arunning_requests(session_id, batches, request_id_prefix)
         call = self._stub.RunningMedian(
-            requests, timeout=self._stream_timeout, metadata=routing_metadata(session_id)
+            requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
         )
         try:
             with raising_median_error():
@@ -138,7 +152,7 @@ class AsyncMedianClient:
             response = await self._stub.GetMedian(
                 median_pb2.GetMedianRequest(session_id=session_id),
                 timeout=self._timeout,
-                metadata=routing_metadata(session_id),
+                metadata=self._metadata(session_id),
             )
         return MedianResult.from_response(response)
 
@@ -148,7 +162,7 @@ class AsyncMedianClient:
             await self._stub.DeleteSession(
                 median_pb2.DeleteSessionRequest(session_id=session_id),
                 timeout=self._timeout,
-                metadata=routing_metadata(session_id),
+                metadata=self._metadata(session_id),
             )
 
     async def list_sessions(
@@ -161,6 +175,7 @@ class AsyncMedianClient:
                 page = await self._stub.ListSessions(
                     median_pb2.ListSessionsRequest(page_size=page_size, page_token=page_token),
                     timeout=self._timeout,
+                    metadata=self._call_metadata or None,
                 )
             for session in page.sessions:
                 yield SessionSummary.from_message(session)

@@ -19,6 +19,7 @@ from median_client.batching import (
 from median_client.errors import raising_median_error
 from median_client.results import AddResult, MedianResult, RunningResult, SessionSummary
 from median_client.routing import new_session_id, routing_metadata
+from median_client.security import Metadata, security, tls_credentials
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_STREAM_TIMEOUT = 600.0
@@ -28,10 +29,17 @@ DEFAULT_PAGE_SIZE = 100
 class MedianClient:
     """A blocking client of `median.v1.MedianService`.
 
-    Give a `target` ("host:port"; plaintext, or TLS with `credentials`) and the client opens and
-    closes its own channel, or give an open `channel`, which stays yours to close. Every call
-    names its session in the `median-session-id` metadata, has a deadline (`timeout` seconds for
-    unary calls, `stream_timeout` for streams) and raises `MedianError` when it fails.
+    Give a `target` ("host:port") and the client opens and closes its own channel, or give an
+    open `channel`, which stays yours to close. Every call names its session in the
+    `median-session-id` metadata, has a deadline (`timeout` seconds for unary calls,
+    `stream_timeout` for streams) and raises `MedianError` when it fails.
+
+    The channel the client opens is plaintext unless TLS is asked for: `root_certificates` (PEM
+    of the CA that signed the server's certificate; None trusts the system's roots when another
+    TLS setting is given), `certificate_chain` with `private_key` (PEM of a client certificate,
+    for servers that require one), or ready-made `credentials`. `token` is sent as
+    `authorization: Bearer <token>` on every call: as call credentials over TLS, as plain
+    metadata on a plaintext channel or a given `channel`.
 
         with MedianClient("127.0.0.1:50051") as client:
             session_id = client.create_session()
@@ -45,26 +53,37 @@ class MedianClient:
         *,
         channel: grpc.Channel | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
+        token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
     ) -> None:
+        tls = tls_credentials(credentials, root_certificates, certificate_chain, private_key)
+        plan = security(token, tls, opens_channel=channel is None)
         if channel is None:
             if target is None:
                 raise ValueError("give a target (host:port) or a channel")
             channel = (
                 grpc.insecure_channel(target)
-                if credentials is None
-                else grpc.secure_channel(target, credentials)
+                if plan.channel_credentials is None
+                else grpc.secure_channel(target, plan.channel_credentials)
             )
             self._owns_channel = True
-        elif target is not None or credentials is not None:
-            raise ValueError("give either a channel or a target (with credentials), not both")
+        elif target is not None or tls is not None:
+            raise ValueError("give either a channel or a target (with TLS settings), not both")
         else:
             self._owns_channel = False
+        self._call_metadata: Metadata = plan.call_metadata
         self._channel = channel
         self._stub = median_pb2_grpc.MedianServiceStub(channel)
         self._timeout = timeout
         self._stream_timeout = stream_timeout
+
+    def _metadata(self, session_id: str) -> Metadata:
+        """A call's metadata: the routing header, and the bearer token unless TLS carries it."""
+        return routing_metadata(session_id) + self._call_metadata
 
     def close(self) -> None:
         """Closes the channel if the client opened it."""
@@ -94,7 +113,7 @@ class MedianClient:
             response = self._stub.CreateSession(
                 median_pb2.CreateSessionRequest(session_id=session_id),
                 timeout=self._timeout,
-                metadata=routing_metadata(session_id),
+                metadata=self._metadata(session_id),
             )
         return response.session_id
 
@@ -117,7 +136,7 @@ class MedianClient:
         requests = add_requests(session_id, batched(numbers, batch_size), request_id_prefix)
         with raising_median_error():
             response = self._stub.AddNumbers(
-                requests, timeout=self._stream_timeout, metadata=routing_metadata(session_id)
+                requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
             )
         return AddResult.from_response(response)
 
@@ -135,7 +154,7 @@ class MedianClient:
         """
         requests = running_requests(session_id, batches, request_id_prefix)
         responses = self._stub.RunningMedian(
-            requests, timeout=self._stream_timeout, metadata=routing_metadata(session_id)
+            requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
         )
         try:
             with raising_median_error():
@@ -151,7 +170,7 @@ class MedianClient:
             response = self._stub.GetMedian(
                 median_pb2.GetMedianRequest(session_id=session_id),
                 timeout=self._timeout,
-                metadata=routing_metadata(session_id),
+                metadata=self._metadata(session_id),
             )
         return MedianResult.from_response(response)
 
@@ -161,7 +180,7 @@ class MedianClient:
             self._stub.DeleteSession(
                 median_pb2.DeleteSessionRequest(session_id=session_id),
                 timeout=self._timeout,
-                metadata=routing_metadata(session_id),
+                metadata=self._metadata(session_id),
             )
 
     def list_sessions(self, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[SessionSummary]:
@@ -172,6 +191,7 @@ class MedianClient:
                 page = self._stub.ListSessions(
                     median_pb2.ListSessionsRequest(page_size=page_size, page_token=page_token),
                     timeout=self._timeout,
+                    metadata=self._call_metadata or None,
                 )
             for session in page.sessions:
                 yield SessionSummary.from_message(session)
