@@ -541,7 +541,7 @@ async def test_unexpected_error_is_internal_with_a_generic_message(
 ) -> None:
     session_id = await new_session(service, 1.0)
 
-    def broken(_: str) -> None:
+    def broken(*_: object, **__: object) -> None:
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(service.server.store, "median", broken)

@@ -7,8 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from median_server.auth import TokenFileError
 from median_server.config import parse_config
 from median_server.server import BindError, serve
+from median_server.tls import TlsSetupError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("median_server").setLevel(level)
     try:
         return asyncio.run(serve(config))
-    except BindError as error:
+    except (BindError, TokenFileError, TlsSetupError) as error:
         logging.getLogger("median_server").error("%s", error)
         return 1
 

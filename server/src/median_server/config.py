@@ -28,6 +28,12 @@ class Config:
     grace: float = 10.0
     reflection: bool = True
     log_level: str = "info"
+    auth_tokens: str | None = None  # the token file; None: no tokens, every caller is tenant ""
+    tls_cert: str | None = None  # with tls_key: serve TLS
+    tls_key: str | None = None
+    tls_client_ca: str | None = None  # with TLS: clients need a certificate this CA signed
+    data_dir: str | None = None  # None: sessions live in memory only
+    sync: str = "batch"  # with data_dir: "always" commits each request alone
 
     @property
     def limits(self) -> Limits:
@@ -71,6 +77,12 @@ def _log_level(text: str) -> str:
     return text.lower()
 
 
+def _file(text: str) -> str:
+    if not text:
+        raise ValueError("must name a file")
+    return text
+
+
 def _flag(flag: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """Wraps a parser so that argparse's error names the flag and says why."""
 
@@ -95,6 +107,10 @@ _FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("session-ttl", _seconds, "seconds a session may stay untouched; 0 keeps sessions forever"),
     ("grace", _seconds, "seconds calls in flight may take to finish after SIGTERM"),
     ("log-level", _log_level, "debug, info, warning or error"),
+    ("auth-tokens", _file, "file of `token tenant` lines; MedianService calls need a token"),
+    ("tls-cert", _file, "PEM certificate chain; with --tls-key the server speaks TLS only"),
+    ("tls-key", _file, "PEM private key of --tls-cert, unencrypted"),
+    ("tls-client-ca", _file, "PEM CA certificates; clients must show a certificate they signed"),
 ]
 
 
@@ -141,4 +157,22 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -
         default=reflection_default,
         help=f"turn server reflection off (env {env_name('no-reflection')}=1)",
     )
-    return Config(**vars(parser.parse_args(argv)))
+    config = Config(**vars(parser.parse_args(argv)))
+    if problem := _tls_flags_problem(config):
+        parser.error(problem)
+    return config
+
+
+def _tls_flags_problem(config: Config) -> str | None:
+    """What is wrong with the combination of TLS flags, if anything."""
+    if (config.tls_cert is None) != (config.tls_key is None):
+        return (
+            "--tls-cert and --tls-key go together: give both (the certificate chain and its "
+            "private key) to serve TLS, or neither"
+        )
+    if config.tls_client_ca is not None and config.tls_cert is None:
+        return (
+            "--tls-client-ca needs --tls-cert and --tls-key: the server asks for client "
+            "certificates only over TLS"
+        )
+    return None

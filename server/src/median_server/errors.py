@@ -75,3 +75,15 @@ class DrainingError(MedianServiceError):
 
     def __init__(self) -> None:
         super().__init__("the server is shutting down; retry the call on another server")
+
+
+class UnauthenticatedError(MedianServiceError):
+    """The call carries no bearer token, a malformed one, or one the server does not know."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # TOKEN_MISSING, TOKEN_MALFORMED or TOKEN_UNKNOWN
+
+
+class StorageUnavailableError(MedianServiceError):
+    """A change could not be committed to the data folder (--data-dir); it was not applied."""

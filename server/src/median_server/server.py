@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import time
@@ -21,9 +22,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from median.v1 import median_pb2_grpc
 
+from median_server.auth import Authenticator
 from median_server.config import Config
 from median_server.service import SERVICE_NAME, MedianServicer, ServiceInterceptor
 from median_server.sessions import SessionStore
+from median_server.tls import TlsFiles, load_tls_files
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class MedianServer:
     health: Any  # a grpc_health.v1.health.aio.HealthServicer
     config: Config
     draining: bool = False
+    auth: Authenticator | None = None  # with --auth-tokens only
     _expiry: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def drain(self, grace: float | None = None) -> None:
@@ -64,12 +68,27 @@ class MedianServer:
         self.draining = True
         await self.grpc_server.stop(None)
 
+    def reload_tokens(self) -> None:
+        """Re-reads the token file (on SIGHUP); a bad new file leaves the old tokens in force."""
+        if self.auth is None:
+            log.info("SIGHUP: there is no --auth-tokens file to re-read")
+        else:
+            self.auth.reload()
+
 
 async def start_server(config: Config, clock: Callable[[], float] = time.monotonic) -> MedianServer:
-    """Builds and starts a server on `config.address`; port 0 binds a free port."""
+    """Builds and starts a server on `config.address`; port 0 binds a free port.
+
+    Raises TokenFileError or TlsSetupError, before anything is started, when the token file or
+    a TLS file cannot be used.
+    """
+    authenticator = Authenticator(config.auth_tokens) if config.auth_tokens else None
+    tls = None
+    if config.tls_cert and config.tls_key:
+        tls = load_tls_files(config.tls_cert, config.tls_key, config.tls_client_ca)
     store = SessionStore(config.limits, clock)
     state: dict[str, MedianServer] = {}
-    interceptor = ServiceInterceptor(lambda: state["server"].draining)
+    interceptor = ServiceInterceptor(lambda: state["server"].draining, authenticator=authenticator)
     grpc_server = grpc.aio.server(
         interceptors=[interceptor],
         options=[
@@ -85,7 +104,10 @@ async def start_server(config: Config, clock: Callable[[], float] = time.monoton
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server
         )
     try:
-        port = grpc_server.add_insecure_port(config.address)
+        if tls:
+            port = grpc_server.add_secure_port(config.address, tls.server_credentials())
+        else:
+            port = grpc_server.add_insecure_port(config.address)
     except RuntimeError as error:
         raise BindError(f"cannot listen on {config.address}: {error}") from None
     if port == 0:
@@ -93,11 +115,43 @@ async def start_server(config: Config, clock: Callable[[], float] = time.monoton
     await grpc_server.start()
     for service in HEALTH_SERVICES:
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    server = MedianServer(grpc_server, port, store, health_servicer, config)
+    server = MedianServer(grpc_server, port, store, health_servicer, config, auth=authenticator)
+    log_security(config, authenticator, tls)
     state["server"] = server
     if config.session_ttl:
         server._expiry = asyncio.create_task(_expire_idle_sessions(store, config.session_ttl))
     return server
+
+
+def log_security(config: Config, authenticator: Authenticator | None, tls: TlsFiles | None) -> None:
+    """Says at start who may connect and read what; never a token."""
+    if tls:
+        if tls.client_ca:
+            log.info(
+                "TLS on; clients need a certificate signed by --tls-client-ca %s",
+                config.tls_client_ca,
+            )
+        else:
+            log.info("TLS on (certificate %s)", config.tls_cert)
+    if authenticator:
+        log.info(
+            "bearer tokens required (health and reflection excepted): %s", authenticator.describe()
+        )
+        if not tls and not _is_loopback(config.host):
+            log.warning(
+                "bearer tokens travel in plaintext to %s; serve TLS (--tls-cert, --tls-key) "
+                "unless a proxy in front of the server terminates TLS",
+                config.host,
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _expire_idle_sessions(store: SessionStore, ttl: float) -> None:
@@ -128,6 +182,7 @@ async def serve(config: Config) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, server.reload_tokens)
     # Logged once the signal handlers are in place: from here on a SIGTERM drains.
     host = f"[{config.host}]" if ":" in config.host else config.host
     log.info(
@@ -144,7 +199,7 @@ async def serve(config: Config) -> int:
     )
     await stop_requested.wait()
     await server.drain()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         with contextlib.suppress(Exception):
             loop.remove_signal_handler(signum)
     return 1 if forced else 0

@@ -20,6 +20,7 @@ from grpc_status import rpc_status
 from median.v1 import median_pb2, median_pb2_grpc
 
 from median_server import errors
+from median_server.auth import Authenticator, current_tenant, set_tenant
 from median_server.sessions import AddOutcome, SessionStore, Snapshot
 from median_server.validation import check_finite, check_request_id, check_session_id
 
@@ -36,6 +37,7 @@ _STATUS_CODES: dict[type[errors.MedianServiceError], grpc.StatusCode] = {
     errors.EmptySessionError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.DrainingError: grpc.StatusCode.UNAVAILABLE,
+    errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
 }
 
 
@@ -64,7 +66,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
         if wanted:
             check_session_id(wanted, "session_id" if request.session_id else ROUTING_HEADER)
             _check_header_matches(wanted, header)
-        session_id = self._store.create(wanted or None)
+        session_id = self._store.create(wanted or None, tenant=current_tenant())
         log.debug('created session "%s"', session_id)
         return median_pb2.CreateSessionResponse(session_id=session_id)
 
@@ -105,7 +107,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
         self, request: median_pb2.GetMedianRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> median_pb2.GetMedianResponse:
         session_id = _named_session(request.session_id, context)
-        snapshot = self._store.median(session_id)
+        snapshot = self._store.median(session_id, tenant=current_tenant())
         assert snapshot.median is not None  # the store refuses an empty session
         return median_pb2.GetMedianResponse(
             session_id=session_id, number_count=snapshot.number_count, median=snapshot.median
@@ -115,14 +117,16 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
         self, request: median_pb2.DeleteSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> median_pb2.DeleteSessionResponse:
         session_id = _named_session(request.session_id, context)
-        await self._store.delete(session_id)
+        await self._store.delete(session_id, tenant=current_tenant())
         log.debug('deleted session "%s"', session_id)
         return median_pb2.DeleteSessionResponse()
 
     async def ListSessions(
         self, request: median_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> median_pb2.ListSessionsResponse:
-        page, next_token = self._store.list_page(request.page_size, request.page_token)
+        page, next_token = self._store.list_page(
+            request.page_size, request.page_token, tenant=current_tenant()
+        )
         return median_pb2.ListSessionsResponse(
             sessions=[
                 median_pb2.SessionSummary(session_id=s.session_id, number_count=s.number_count)
@@ -135,6 +139,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
         self, requests: AsyncIterable[_StreamRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[AddOutcome]:
         """Applies a stream's requests in order, each whole, and yields what each did."""
+        tenant = current_tenant()
         bound = ""
         added_before = 0
         async for request in requests:
@@ -149,16 +154,18 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
             check_request_id(request.request_id)
             numbers = list(request.numbers)
             check_finite(numbers, added_before)
-            outcome = await self._add(bound, numbers, request.request_id)
+            outcome = await self._add(bound, numbers, request.request_id, tenant)
             added_before += outcome.added_count
             yield outcome
 
-    async def _add(self, session_id: str, numbers: list[float], request_id: str) -> AddOutcome:
+    async def _add(
+        self, session_id: str, numbers: list[float], request_id: str, tenant: str
+    ) -> AddOutcome:
         # A request larger than one slice suspends between slices; shielding it means a
         # client that cancels then still gets the accepted request applied whole.
         if len(numbers) <= self._store.apply_slice:
-            return await self._store.add(session_id, numbers, request_id)
-        task = asyncio.ensure_future(self._store.add(session_id, numbers, request_id))
+            return await self._store.add(session_id, numbers, request_id, tenant)
+        task = asyncio.ensure_future(self._store.add(session_id, numbers, request_id, tenant))
         task.add_done_callback(_retrieve_exception)
         return await asyncio.shield(task)
 
@@ -226,6 +233,8 @@ def status_for(error: errors.MedianServiceError) -> grpc.Status:
                 metadata={"limit": str(error.value)},
             )
         )
+    if isinstance(error, errors.UnauthenticatedError):
+        details.append(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
     packed = []
     for detail in details:
         wrapper = any_pb2.Any()
@@ -255,8 +264,11 @@ else:
 class ServiceInterceptor(_ServerInterceptor):
     """Maps errors to statuses, refuses calls while draining, and logs each call at debug."""
 
-    def __init__(self, is_draining: Callable[[], bool]) -> None:
+    def __init__(
+        self, is_draining: Callable[[], bool], authenticator: Authenticator | None = None
+    ) -> None:
         self._is_draining = is_draining
+        self._authenticator = authenticator  # set: MedianService calls need a bearer token
 
     async def intercept_service(
         self,
@@ -266,14 +278,23 @@ class ServiceInterceptor(_ServerInterceptor):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not method.startswith(f"/{SERVICE_NAME}/"):
-            return handler  # health and reflection stay answerable while draining
+            # Health and reflection stay answerable while draining, and need no token: they
+            # hold no tenant's data (reflection serves the public schema only), and tools that
+            # check health find its schema by reflection.
+            return handler
         if log.isEnabledFor(logging.DEBUG):
             metadata = dict(handler_call_details.invocation_metadata or ())
             log.debug("call %s %s=%s", method, ROUTING_HEADER, metadata.get(ROUTING_HEADER, "-"))
-        return _wrap(handler, self._is_draining, method)
+        return _wrap(handler, self._is_draining, method, authenticator=self._authenticator)
 
 
-def _wrap(handler: Handler, is_draining: Callable[[], bool], method: str) -> Handler:
+def _wrap(
+    handler: Handler,
+    is_draining: Callable[[], bool],
+    method: str,
+    *,
+    authenticator: Authenticator | None = None,
+) -> Handler:
     async def refuse_or_report(error: Exception, context: Any) -> None:
         if isinstance(error, grpc.aio.AbortError):
             raise error  # the call was already ended with a status
@@ -286,6 +307,7 @@ def _wrap(handler: Handler, is_draining: Callable[[], bool], method: str) -> Han
     def unary(behaviour: Behaviour) -> Behaviour:
         async def wrapped(request: Any, context: Any) -> Any:
             try:
+                _authenticate(authenticator, context)
                 if is_draining():
                     raise errors.DrainingError()
                 return await behaviour(request, context)
@@ -297,6 +319,7 @@ def _wrap(handler: Handler, is_draining: Callable[[], bool], method: str) -> Han
     def streaming(behaviour: Behaviour) -> Behaviour:
         async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
             try:
+                _authenticate(authenticator, context)
                 if is_draining():
                     raise errors.DrainingError()
                 async for response in behaviour(request, context):
@@ -317,3 +340,15 @@ def _wrap(handler: Handler, is_draining: Callable[[], bool], method: str) -> Han
     if handler.stream_stream:
         return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **serialize)
     return handler
+
+
+def _authenticate(authenticator: Authenticator | None, context: Any) -> None:
+    """Sets the caller's tenant for the handler; raises UnauthenticatedError without a token.
+
+    It runs in the handler's own task (gRPC runs each call in a task of its own), so the tenant
+    it sets is the one the servicer reads, and no other call sees it.
+    """
+    if authenticator is None:
+        set_tenant("")
+    else:
+        set_tenant(authenticator.tenant_of(context.invocation_metadata() or ()))
