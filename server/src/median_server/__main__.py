@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from median_server import logs
 from median_server.auth import TokenFileError
 from median_server.config import parse_config
 from median_server.server import BindError, serve
@@ -15,13 +16,7 @@ from median_server.tls import TlsSetupError
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(sys.argv[1:] if argv is None else argv)
-    level = getattr(logging, config.log_level.upper())
-    logging.basicConfig(
-        level=max(level, logging.INFO),  # the libraries' debug output is noise to users
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("median_server").setLevel(level)
+    logs.configure(config.log_level, config.log_format)
     try:
         return asyncio.run(serve(config))
     except (BindError, TokenFileError, TlsSetupError) as error:

@@ -12,6 +12,7 @@ from median_server.sessions import Limits
 
 ENV_PREFIX = "MEDIAN_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Config:
     tls_client_ca: str | None = None  # with TLS: clients need a certificate this CA signed
     data_dir: str | None = None  # None: sessions live in memory only
     sync: str = "batch"  # with data_dir: "always" commits each request alone
+    log_format: str = "text"
 
     @property
     def limits(self) -> Limits:
@@ -83,6 +85,12 @@ def _file(text: str) -> str:
     return text
 
 
+def _log_format(text: str) -> str:
+    if text.lower() not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return text.lower()
+
+
 def _flag(flag: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
     """Wraps a parser so that argparse's error names the flag and says why."""
 
@@ -111,6 +119,7 @@ _FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("tls-cert", _file, "PEM certificate chain; with --tls-key the server speaks TLS only"),
     ("tls-key", _file, "PEM private key of --tls-cert, unencrypted"),
     ("tls-client-ca", _file, "PEM CA certificates; clients must show a certificate they signed"),
+    ("log-format", _log_format, "text (for people) or json (one object per line)"),
 ]
 
 

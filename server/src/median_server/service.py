@@ -262,7 +262,8 @@ else:
 
 
 class ServiceInterceptor(_ServerInterceptor):
-    """Maps errors to statuses, refuses calls while draining, and logs each call at debug."""
+    """Maps errors to statuses, refuses calls while draining, logs each call at debug and each
+    refused call at info."""
 
     def __init__(
         self, is_draining: Callable[[], bool], authenticator: Authenticator | None = None
@@ -296,12 +297,14 @@ def _wrap(
     authenticator: Authenticator | None = None,
 ) -> Handler:
     async def refuse_or_report(error: Exception, context: Any) -> None:
+        code = _code_name(error, context)
         if isinstance(error, grpc.aio.AbortError):
+            _log_refused(method, code, context.details() or "")
             raise error  # the call was already ended with a status
         if isinstance(error, errors.MedianServiceError):
-            log.debug("refused %s: %s", method, error.message)
+            _log_refused(method, code, error.message)
             await context.abort_with_status(status_for(error))
-        log.error("unexpected error in %s", method, exc_info=error)
+        log.error("unexpected error in %s", method, exc_info=error, extra=_fields(method, code))
         await context.abort_with_status(_INTERNAL)
 
     def unary(behaviour: Behaviour) -> Behaviour:
@@ -352,3 +355,22 @@ def _authenticate(authenticator: Authenticator | None, context: Any) -> None:
         set_tenant("")
     else:
         set_tenant(authenticator.tenant_of(context.invocation_metadata() or ()))
+
+
+def _code_name(error: Exception, context: Any) -> str:
+    """The name of the status code that `error` ends the call with."""
+    if isinstance(error, errors.MedianServiceError):
+        return _STATUS_CODES[type(error)].name
+    if isinstance(error, grpc.aio.AbortError):
+        code = context.code()
+        return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    return "INTERNAL"
+
+
+def _fields(method: str, code: str) -> dict[str, str]:
+    """The structured fields of a call's log line (`extra=`); never numbers or credentials."""
+    return {"method": method, "code": code}
+
+
+def _log_refused(method: str, code: str, message: str) -> None:
+    log.info("refused %s: %s %s", method, code, message, extra=_fields(method, code))
