@@ -36,6 +36,7 @@ class Config:
     data_dir: str | None = None  # None: sessions live in memory only
     sync: str = "batch"  # with data_dir: "always" commits each request alone
     log_format: str = "text"
+    metrics_port: int | None = None  # None: no metrics endpoint
 
     @property
     def limits(self) -> Limits:
@@ -120,7 +121,12 @@ _FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("tls-key", _file, "PEM private key of --tls-cert, unencrypted"),
     ("tls-client-ca", _file, "PEM CA certificates; clients must show a certificate they signed"),
     ("log-format", _log_format, "text (for people) or json (one object per line)"),
+    ("metrics-port", _port, "port of --host for Prometheus /metrics; 0 picks a free one"),
 ]
+
+
+def _shown(default: Any) -> Any:
+    return "off" if default is None else default
 
 
 def env_name(flag: str) -> str:
@@ -152,7 +158,7 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -
             type=_flag(flag, parse),
             default=default,
             metavar=variable.removeprefix(ENV_PREFIX),
-            help=f"{help_text} (default: {getattr(defaults, attribute)}; env {variable})",
+            help=f"{help_text} (default: {_shown(getattr(defaults, attribute))}; env {variable})",
         )
     reflection_default = environ.get(env_name("no-reflection"), "").lower() not in (
         "1",

@@ -29,6 +29,10 @@ class InvalidArgumentError(MedianServiceError):
         self.violations = violations
 
 
+class NonFiniteNumberError(InvalidArgumentError):
+    """A request carried NaN or an infinity; kept apart so that metrics can count them."""
+
+
 class SessionNotFoundError(MedianServiceError):
     """The session does not exist: never made, deleted, or expired."""
 

@@ -24,6 +24,7 @@ from median.v1 import median_pb2_grpc
 
 from median_server.auth import Authenticator
 from median_server.config import Config
+from median_server.metrics import Metrics
 from median_server.service import SERVICE_NAME, MedianServicer, ServiceInterceptor
 from median_server.sessions import SessionStore
 from median_server.tls import TlsFiles, load_tls_files
@@ -50,6 +51,7 @@ class MedianServer:
     config: Config
     draining: bool = False
     auth: Authenticator | None = None  # with --auth-tokens only
+    metrics: Metrics | None = None  # with --metrics-port only
     _expiry: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def drain(self, grace: float | None = None) -> None:
@@ -61,12 +63,18 @@ class MedianServer:
         if self._expiry:
             self._expiry.cancel()
         await self.grpc_server.stop(grace)
+        await self._stop_metrics()
         log.info("stopped")
 
     async def stop_now(self) -> None:
         """Ends every call at once."""
         self.draining = True
         await self.grpc_server.stop(None)
+        await self._stop_metrics()
+
+    async def _stop_metrics(self) -> None:
+        if self.metrics:
+            await asyncio.to_thread(self.metrics.stop)
 
     def reload_tokens(self) -> None:
         """Re-reads the token file (on SIGHUP); a bad new file leaves the old tokens in force."""
@@ -88,7 +96,10 @@ async def start_server(config: Config, clock: Callable[[], float] = time.monoton
         tls = load_tls_files(config.tls_cert, config.tls_key, config.tls_client_ca)
     store = SessionStore(config.limits, clock)
     state: dict[str, MedianServer] = {}
-    interceptor = ServiceInterceptor(lambda: state["server"].draining, authenticator=authenticator)
+    metrics = Metrics(store) if config.metrics_port is not None else None
+    interceptor = ServiceInterceptor(
+        lambda: state["server"].draining, metrics, authenticator=authenticator
+    )
     grpc_server = grpc.aio.server(
         interceptors=[interceptor],
         options=[
@@ -112,10 +123,20 @@ async def start_server(config: Config, clock: Callable[[], float] = time.monoton
         raise BindError(f"cannot listen on {config.address}: {error}") from None
     if port == 0:
         raise BindError(f"cannot listen on {config.address}: is the port in use?")
+    if metrics and config.metrics_port is not None:
+        try:
+            metrics.serve(config.host, config.metrics_port)
+        except OSError as error:
+            raise BindError(
+                f"cannot serve metrics on port {config.metrics_port} of {config.host} "
+                f"(--metrics-port): {error}"
+            ) from None
     await grpc_server.start()
     for service in HEALTH_SERVICES:
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    server = MedianServer(grpc_server, port, store, health_servicer, config, auth=authenticator)
+    server = MedianServer(
+        grpc_server, port, store, health_servicer, config, metrics=metrics, auth=authenticator
+    )
     log_security(config, authenticator, tls)
     state["server"] = server
     if config.session_ttl:
@@ -185,6 +206,13 @@ async def serve(config: Config) -> int:
     loop.add_signal_handler(signal.SIGHUP, server.reload_tokens)
     # Logged once the signal handlers are in place: from here on a SIGTERM drains.
     host = f"[{config.host}]" if ":" in config.host else config.host
+    if server.metrics and server.metrics.port is not None:
+        log.info(
+            "metrics at http://%s:%d/metrics",
+            host,
+            server.metrics.port,
+            extra={"metrics_port": server.metrics.port},
+        )
     log.info(
         "median-server listening on %s:%d (reflection %s; max %d sessions, %d numbers per "
         "session, %d in all, %d-byte messages; idle sessions expire after %ss)",

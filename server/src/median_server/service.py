@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +22,7 @@ from median.v1 import median_pb2, median_pb2_grpc
 
 from median_server import errors
 from median_server.auth import Authenticator, current_tenant, set_tenant
+from median_server.metrics import Metrics
 from median_server.sessions import AddOutcome, SessionStore, Snapshot
 from median_server.validation import check_finite, check_request_id, check_session_id
 
@@ -32,6 +34,7 @@ SERVICE_NAME = median_pb2.DESCRIPTOR.services_by_name["MedianService"].full_name
 
 _STATUS_CODES: dict[type[errors.MedianServiceError], grpc.StatusCode] = {
     errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NonFiniteNumberError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.SessionNotFoundError: grpc.StatusCode.NOT_FOUND,
     errors.SessionExistsError: grpc.StatusCode.ALREADY_EXISTS,
     errors.EmptySessionError: grpc.StatusCode.FAILED_PRECONDITION,
@@ -263,12 +266,16 @@ else:
 
 class ServiceInterceptor(_ServerInterceptor):
     """Maps errors to statuses, refuses calls while draining, logs each call at debug and each
-    refused call at info."""
+    refused call at info, and counts calls for the metrics when there are any."""
 
     def __init__(
-        self, is_draining: Callable[[], bool], authenticator: Authenticator | None = None
+        self,
+        is_draining: Callable[[], bool],
+        metrics: Metrics | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self._is_draining = is_draining
+        self._metrics = metrics
         self._authenticator = authenticator  # set: MedianService calls need a bearer token
 
     async def intercept_service(
@@ -286,18 +293,25 @@ class ServiceInterceptor(_ServerInterceptor):
         if log.isEnabledFor(logging.DEBUG):
             metadata = dict(handler_call_details.invocation_metadata or ())
             log.debug("call %s %s=%s", method, ROUTING_HEADER, metadata.get(ROUTING_HEADER, "-"))
-        return _wrap(handler, self._is_draining, method, authenticator=self._authenticator)
+        return _wrap(
+            handler, self._is_draining, method, self._metrics, authenticator=self._authenticator
+        )
 
 
 def _wrap(
     handler: Handler,
     is_draining: Callable[[], bool],
     method: str,
+    metrics: Metrics | None = None,
     *,
     authenticator: Authenticator | None = None,
 ) -> Handler:
+    observer = _CallObserver(metrics, method) if metrics else None
+
     async def refuse_or_report(error: Exception, context: Any) -> None:
         code = _code_name(error, context)
+        if observer:
+            observer.refused(error, code)
         if isinstance(error, grpc.aio.AbortError):
             _log_refused(method, code, context.details() or "")
             raise error  # the call was already ended with a status
@@ -316,6 +330,9 @@ def _wrap(
                 return await behaviour(request, context)
             except Exception as error:
                 await refuse_or_report(error, context)
+            finally:
+                if observer:
+                    observer.end()
 
         return wrapped
 
@@ -329,6 +346,9 @@ def _wrap(
                     yield response
             except Exception as error:
                 await refuse_or_report(error, context)
+            finally:
+                if observer:
+                    observer.end()
 
         return wrapped
 
@@ -336,6 +356,8 @@ def _wrap(
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
+    if observer and handler.request_deserializer:
+        serialize["request_deserializer"] = observer.counting(handler.request_deserializer)
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **serialize)
     if handler.stream_unary:
@@ -374,3 +396,57 @@ def _fields(method: str, code: str) -> dict[str, str]:
 
 def _log_refused(method: str, code: str, message: str) -> None:
     log.info("refused %s: %s %s", method, code, message, extra=_fields(method, code))
+
+
+_REFUSAL_REASONS: dict[type[Exception], str] = {
+    errors.NonFiniteNumberError: "non_finite",
+    errors.InvalidArgumentError: "invalid_request",
+    errors.SessionNotFoundError: "not_found",
+    errors.LimitExceededError: "limit",
+    errors.DrainingError: "draining",
+}
+
+
+class _CallObserver:
+    """Measures one call for the metrics: its requests' bytes, its outcome and its duration.
+
+    It sees each request as gRPC decodes it, so that when a call is refused, the request being
+    applied (the last one decoded) is the one whose numbers were refused.
+    """
+
+    __slots__ = ("_code", "_last_request", "_method", "_metrics", "_received_bytes", "_started")
+
+    def __init__(self, metrics: Metrics, method: str) -> None:
+        self._metrics = metrics
+        self._method = method.rsplit("/", 1)[-1]
+        self._code = "OK"  # until a refusal says otherwise; a cancelled call says CANCELLED
+        self._received_bytes = 0
+        self._last_request: Any = None
+        self._started = time.perf_counter()
+
+    def counting(self, deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+        def counted(data: bytes) -> Any:
+            self._received_bytes += len(data)
+            self._last_request = deserialize(data)
+            return self._last_request
+
+        return counted
+
+    def refused(self, error: Exception, code: str) -> None:
+        self._code = code
+        numbers = getattr(self._last_request, "numbers", None)
+        if numbers:
+            reason = _REFUSAL_REASONS.get(type(error), code.lower())
+            self._metrics.observe_refused_numbers(reason, len(numbers))
+
+    def end(self) -> None:
+        code = self._code
+        if code == "OK" and _current_task_cancelled():
+            code = "CANCELLED"
+        seconds = time.perf_counter() - self._started
+        self._metrics.observe_call(self._method, code, seconds, self._received_bytes)
+
+
+def _current_task_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

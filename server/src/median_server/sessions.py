@@ -99,6 +99,7 @@ class SessionStore:
         self._sessions: dict[tuple[str, str], _Session] = {}
         self._reserved_total = 0
         self._token_key = secrets.token_bytes(32)
+        self.expired_count = 0  # sessions removed for idleness since the start, for metrics
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -194,6 +195,7 @@ class SessionStore:
         expired = [s for s in self._sessions.values() if self._is_expired(s)]
         for session in expired:
             self._remove(session)
+        self.expired_count += len(expired)
         return len(expired)
 
     def _find(self, session_id: str, tenant: str) -> _Session:
@@ -202,6 +204,7 @@ class SessionStore:
             raise SessionNotFoundError(session_id)
         if self._is_expired(session):
             self._remove(session)
+            self.expired_count += 1
             raise SessionNotFoundError(session_id)
         return session
 

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from median_server.errors import FieldViolation, InvalidArgumentError
+from median_server.errors import FieldViolation, InvalidArgumentError, NonFiniteNumberError
 
 MAX_SESSION_ID_LENGTH = 128
 MAX_REQUEST_ID_LENGTH = 64
@@ -59,7 +59,7 @@ def check_finite(numbers: Sequence[float], added_before: int) -> None:
     if index is None:
         return
     field = f"numbers[{index}]"
-    raise InvalidArgumentError(
+    raise NonFiniteNumberError(
         f"{field} is {numbers[index]!r}; numbers must be finite (no NaN or infinity), so this "
         f"request was not applied; {added_before} numbers of this stream had been added before "
         "it. Remove the value and send the request again",
