@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -128,3 +129,30 @@ def test_text_log_names_the_code_of_a_refused_call_once() -> None:
     assert "AddNumbers: INVALID_ARGUMENT numbers[1] is nan" in lines[0]
     assert "GetMedian: NOT_FOUND" in lines[1]
     assert not [digits for digits in PRIVATE_DIGITS if digits in server.log_text()]
+
+
+def test_a_refused_token_is_logged_once_by_code_and_never_shown(tmp_path: Path) -> None:
+    known, presented = "logging-test-token-0123456789", "presented-but-unknown-0123456789"
+    token_file = tmp_path / "tokens.txt"
+    token_file.write_text(f"{known} tenant-a\n")
+    with running_server("--log-format", "json", "--auth-tokens", str(token_file)) as server:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = median_pb2_grpc.MedianServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as error:
+                stub.CreateSession(
+                    median_pb2.CreateSessionRequest(session_id="x"),
+                    metadata=(("authorization", f"Bearer {presented}"),),
+                )
+            assert error.value.code() == Code.UNAUTHENTICATED
+            with pytest.raises(grpc.RpcError):
+                stub.GetMedian(
+                    median_pb2.GetMedianRequest(session_id="sentinel"),
+                    metadata=(("authorization", f"Bearer {known}"),),
+                )
+        assert server.wait_for_log('"sentinel')
+        entries = [json.loads(line) for line in server.log]
+    refused = [e for e in entries if e.get("code") == "UNAUTHENTICATED"]
+    assert len(refused) == 1
+    assert refused[0]["method"] == "/median.v1.MedianService/CreateSession"
+    assert presented not in server.log_text()
+    assert known not in server.log_text()
