@@ -13,6 +13,7 @@ import argparse
 import functools
 import itertools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -503,6 +504,8 @@ def run(plan: Plan, results_path: Path, docs: Path | None) -> dict[str, Any]:
             "cpus": report.cpu_count(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "commit": report.git_state(ROOT),
+            "rounds": plan.rounds,
+            "load_average": [os.getloadavg()[0]],
             "skipped": {},
         }
     }
@@ -541,6 +544,7 @@ def run(plan: Plan, results_path: Path, docs: Path | None) -> dict[str, Any]:
         with section("many sessions"):
             results["sessions"] = measure_sessions(plan)
     results["meta"]["duration_seconds"] = time.time() - started
+    results["meta"]["load_average"].append(os.getloadavg()[0])
     results["targets"] = report.evaluate_targets(results)
     print(report.table(results))
     results_path.parent.mkdir(parents=True, exist_ok=True)
