@@ -19,7 +19,7 @@ import grpc
 from median.v1 import median_pb2, median_pb2_grpc
 
 from bench.measure import Budget, Deadline, LatencySummary, random_numbers
-from bench.servers import ServerProcess
+from bench.servers import LoopStall, ServerProcess
 
 POOL_NUMBERS = 1 << 18  # distinct numbers prebuilt per batch size; streams cycle through them
 CALL_TIMEOUT = 120.0  # seconds; no single call of the bench may hang longer
@@ -229,7 +229,7 @@ class UnderIngest:
 
     latency: LatencySummary
     ingest_seconds: float
-    server_loop_lag_ms: float  # the longest stall of the server's event loop meanwhile
+    server_loop_stall: LoopStall  # the longest stall of the server's event loop meanwhile
 
 
 def get_median_under_ingest(

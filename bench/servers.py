@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import time
@@ -84,13 +85,13 @@ class ServerProcess:
         return int(self._ps.memory_info().rss)
 
     @contextlib.contextmanager
-    def loop_lag(self) -> Iterator[list[float]]:
-        """The longest event-loop stall in the server during the block, in ms (filled after).
+    def loop_lag(self) -> Iterator[list[LoopStall]]:
+        """The longest event-loop stall in the server during the block (filled in after it).
 
         A task in the server process sleeps 5 ms at a time and notes how late it wakes: a late
-        wake-up means the loop was busy with something else that long.
+        wake-up means the loop was busy with something else, or the process had no CPU.
         """
-        found: list[float] = []
+        found: list[LoopStall] = []
         self._conn.send("lag-start")
         try:
             yield found
@@ -98,7 +99,21 @@ class ServerProcess:
             self._conn.send("lag-stop")
             if not self._conn.poll(30):
                 raise RuntimeError(f"the {self.settings.kind} server did not report its loop lag")
-            found.append(float(self._conn.recv()) * 1e3)
+            stall = self._conn.recv()
+            if not isinstance(stall, LoopStall):
+                raise RuntimeError(f"the {self.settings.kind} server answered {stall!r}")
+            found.append(stall)
+
+    def full_collection_ms(self) -> float:
+        """How long one full garbage collection takes in the server now, in ms.
+
+        The collector runs on the event loop's thread, so this is also how long the server
+        stops answering whenever Python decides to collect its oldest generation.
+        """
+        self._conn.send("collect")
+        if not self._conn.poll(120):
+            raise RuntimeError(f"the {self.settings.kind} server did not report its collection")
+        return float(self._conn.recv())
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, BrokenPipeError):
@@ -194,8 +209,9 @@ async def _serve_async(settings: ServerSettings, conn: Connection) -> None:
 async def _obey(conn: Connection) -> None:
     """Answers the parent's requests until it says stop or goes away."""
     loop = asyncio.get_running_loop()
-    longest = [0.0]
+    longest = LoopStall()
     watcher: asyncio.Task[None] | None = None
+    collections = _CollectionWatch(longest)
     while True:
         try:
             message = await loop.run_in_executor(None, conn.recv)
@@ -204,17 +220,63 @@ async def _obey(conn: Connection) -> None:
         if message == "stop":
             return
         if message == "lag-start":
-            longest[0] = 0.0
+            longest = LoopStall()
+            collections = _CollectionWatch(longest)
+            gc.callbacks.append(collections)
             watcher = asyncio.create_task(_watch_loop(longest))
+        elif message == "collect":
+            started = time.perf_counter()
+            gc.collect()
+            conn.send((time.perf_counter() - started) * 1e3)
         elif message == "lag-stop" and watcher is not None:
             watcher.cancel()
-            conn.send(longest[0])
+            gc.callbacks.remove(collections)
+            conn.send(longest)
 
 
-async def _watch_loop(longest: list[float]) -> None:
+@dataclass
+class LoopStall:
+    """The longest stall of a server's event loop, what the server did meanwhile, and its GC.
+
+    When the process's CPU time during the stall is close to the stall, the server was busy
+    (its own work held the loop); when it is much less, the process was waiting for a CPU that
+    other processes had. Python's garbage collector runs on the loop's thread and traverses
+    every list, so its longest pause is noted too.
+    """
+
+    ms: float = 0.0
+    process_cpu_ms: float = 0.0
+    loop_thread_cpu_ms: float = 0.0
+    longest_collection_ms: float = 0.0
+    longest_collection_generation: int = -1
+    collections: int = 0
+
+
+class _CollectionWatch:
+    """A gc callback that notes the longest garbage collection into a LoopStall."""
+
+    def __init__(self, into: LoopStall) -> None:
+        self._into = into
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = (time.perf_counter() - self._started) * 1e3
+        self._into.collections += 1
+        if took > self._into.longest_collection_ms:
+            self._into.longest_collection_ms = took
+            self._into.longest_collection_generation = info["generation"]
+
+
+async def _watch_loop(longest: LoopStall) -> None:
     """Notes the longest time the event loop kept a short sleep waiting past its end."""
-    clock = time.perf_counter
     while True:
-        before = clock()
+        wall, process, thread = time.perf_counter(), time.process_time(), time.thread_time()
         await asyncio.sleep(LAG_TICK)
-        longest[0] = max(longest[0], clock() - before - LAG_TICK)
+        stall = time.perf_counter() - wall - LAG_TICK
+        if stall * 1e3 > longest.ms:
+            longest.ms = stall * 1e3
+            longest.process_cpu_ms = (time.process_time() - process) * 1e3
+            longest.loop_thread_cpu_ms = (time.thread_time() - thread) * 1e3
