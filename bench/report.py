@@ -384,10 +384,11 @@ def _query_note(clients: int) -> Callable[[dict[str, Any]], str]:
             else ""
         )
         return (
-            f"{cost}GetMedian itself is O(1); the difference is per-call Python in the server: "
-            "the interceptor (a draining check and a coroutine wrapped around every handler), "
-            "the session-id pattern, the scan of the metadata for the routing header, and the "
-            "store lookup with its expiry check. With 16 clients the server's core is saturated, "
+            f"{cost}GetMedian itself is O(1); the difference is per-call Python in the server, "
+            "such as the interceptor (a draining check, metrics, and a coroutine wrapped around "
+            "every handler), the session-id pattern, the scan of the metadata for the routing "
+            "header, and the store lookup with its expiry check. With 16 clients the server's "
+            "core is saturated, "
             "so every microsecond of that shows in the rate. What would move it: build the "
             "wrapped handlers once at start, not per call, and do the per-call checks only when "
             "they can fail (no header, no scan)."
