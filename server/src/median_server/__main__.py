@@ -11,6 +11,7 @@ from median_server import logs
 from median_server.auth import TokenFileError
 from median_server.config import parse_config
 from median_server.server import BindError, serve
+from median_server.storage import DataFolderError
 from median_server.tls import TlsSetupError
 
 
@@ -19,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(config.log_level, config.log_format)
     try:
         return asyncio.run(serve(config))
-    except (BindError, TokenFileError, TlsSetupError) as error:
+    except (BindError, TokenFileError, TlsSetupError, DataFolderError) as error:
         logging.getLogger("median_server").error("%s", error)
         return 1
 

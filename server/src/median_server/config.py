@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from median_server.sessions import Limits
+from median_server.storage import SYNC_MODES
 
 ENV_PREFIX = "MEDIAN_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -29,14 +30,14 @@ class Config:
     grace: float = 10.0
     reflection: bool = True
     log_level: str = "info"
+    log_format: str = "text"
+    metrics_port: int | None = None  # None: no metrics endpoint
     auth_tokens: str | None = None  # the token file; None: no tokens, every caller is tenant ""
     tls_cert: str | None = None  # with tls_key: serve TLS
     tls_key: str | None = None
     tls_client_ca: str | None = None  # with TLS: clients need a certificate this CA signed
     data_dir: str | None = None  # None: sessions live in memory only
     sync: str = "batch"  # with data_dir: "always" commits each request alone
-    log_format: str = "text"
-    metrics_port: int | None = None  # None: no metrics endpoint
 
     @property
     def limits(self) -> Limits:
@@ -80,15 +81,27 @@ def _log_level(text: str) -> str:
     return text.lower()
 
 
+def _log_format(text: str) -> str:
+    if text.lower() not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return text.lower()
+
+
 def _file(text: str) -> str:
     if not text:
         raise ValueError("must name a file")
     return text
 
 
-def _log_format(text: str) -> str:
-    if text.lower() not in LOG_FORMATS:
-        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+def _folder(text: str) -> str:
+    if not text:
+        raise ValueError("must name a folder")
+    return text
+
+
+def _sync_mode(text: str) -> str:
+    if text.lower() not in SYNC_MODES:
+        raise ValueError(f"must be one of {', '.join(SYNC_MODES)}")
     return text.lower()
 
 
@@ -116,12 +129,14 @@ _FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("session-ttl", _seconds, "seconds a session may stay untouched; 0 keeps sessions forever"),
     ("grace", _seconds, "seconds calls in flight may take to finish after SIGTERM"),
     ("log-level", _log_level, "debug, info, warning or error"),
+    ("log-format", _log_format, "text (for people) or json (one object per line)"),
+    ("metrics-port", _port, "port of --host for Prometheus /metrics; 0 picks a free one"),
     ("auth-tokens", _file, "file of `token tenant` lines; MedianService calls need a token"),
     ("tls-cert", _file, "PEM certificate chain; with --tls-key the server speaks TLS only"),
     ("tls-key", _file, "PEM private key of --tls-cert, unencrypted"),
     ("tls-client-ca", _file, "PEM CA certificates; clients must show a certificate they signed"),
-    ("log-format", _log_format, "text (for people) or json (one object per line)"),
-    ("metrics-port", _port, "port of --host for Prometheus /metrics; 0 picks a free one"),
+    ("data-dir", _folder, "folder of the SQLite database that keeps sessions across restarts"),
+    ("sync", _sync_mode, "with --data-dir: always (a commit per request) or batch (grouped)"),
 ]
 
 

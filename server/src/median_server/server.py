@@ -26,7 +26,8 @@ from median_server.auth import Authenticator
 from median_server.config import Config
 from median_server.metrics import Metrics
 from median_server.service import SERVICE_NAME, MedianServicer, ServiceInterceptor
-from median_server.sessions import SessionStore
+from median_server.sessions import REMEMBERED_REQUEST_IDS, SessionStore
+from median_server.storage import Journal, open_journal
 from median_server.tls import TlsFiles, load_tls_files
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ class MedianServer:
     health: Any  # a grpc_health.v1.health.aio.HealthServicer
     config: Config
     draining: bool = False
-    auth: Authenticator | None = None  # with --auth-tokens only
     metrics: Metrics | None = None  # with --metrics-port only
+    auth: Authenticator | None = None  # with --auth-tokens only
+    journal: Journal | None = None  # with --data-dir only
     _expiry: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def drain(self, grace: float | None = None) -> None:
@@ -64,6 +66,8 @@ class MedianServer:
             self._expiry.cancel()
         await self.grpc_server.stop(grace)
         await self._stop_metrics()
+        if self.journal:
+            await self.journal.close()  # after the calls: they wait for their commits
         log.info("stopped")
 
     async def stop_now(self) -> None:
@@ -71,10 +75,8 @@ class MedianServer:
         self.draining = True
         await self.grpc_server.stop(None)
         await self._stop_metrics()
-
-    async def _stop_metrics(self) -> None:
-        if self.metrics:
-            await asyncio.to_thread(self.metrics.stop)
+        if self.journal:
+            await self.journal.close()
 
     def reload_tokens(self) -> None:
         """Re-reads the token file (on SIGHUP); a bad new file leaves the old tokens in force."""
@@ -83,20 +85,32 @@ class MedianServer:
         else:
             self.auth.reload()
 
+    async def _stop_metrics(self) -> None:
+        if self.metrics:
+            await asyncio.to_thread(self.metrics.stop)
 
-async def start_server(config: Config, clock: Callable[[], float] = time.monotonic) -> MedianServer:
+
+async def start_server(config: Config, clock: Callable[[], float] | None = None) -> MedianServer:
     """Builds and starts a server on `config.address`; port 0 binds a free port.
 
     Raises TokenFileError or TlsSetupError, before anything is started, when the token file or
-    a TLS file cannot be used.
+    a TLS file cannot be used, and DataFolderError when `--data-dir` cannot be. The clock is
+    monotonic, or with `--data-dir` the wall clock, since touch times then outlive the process.
     """
     authenticator = Authenticator(config.auth_tokens) if config.auth_tokens else None
     tls = None
     if config.tls_cert and config.tls_key:
         tls = load_tls_files(config.tls_cert, config.tls_key, config.tls_client_ca)
-    store = SessionStore(config.limits, clock)
+    if clock is None:
+        clock = time.time if config.data_dir else time.monotonic
+    journal = await _open_data_folder(config) if config.data_dir else None
+    store = SessionStore(config.limits, clock, journal=journal)
+    if journal:
+        await _restore_sessions(store, journal)
     state: dict[str, MedianServer] = {}
     metrics = Metrics(store) if config.metrics_port is not None else None
+    if journal and metrics:
+        journal.on_commit = metrics.observe_commit
     interceptor = ServiceInterceptor(
         lambda: state["server"].draining, metrics, authenticator=authenticator
     )
@@ -135,13 +149,47 @@ async def start_server(config: Config, clock: Callable[[], float] = time.monoton
     for service in HEALTH_SERVICES:
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     server = MedianServer(
-        grpc_server, port, store, health_servicer, config, metrics=metrics, auth=authenticator
+        grpc_server,
+        port,
+        store,
+        health_servicer,
+        config,
+        metrics=metrics,
+        auth=authenticator,
+        journal=journal,
     )
     log_security(config, authenticator, tls)
     state["server"] = server
     if config.session_ttl:
         server._expiry = asyncio.create_task(_expire_idle_sessions(store, config.session_ttl))
     return server
+
+
+async def _open_data_folder(config: Config) -> Journal:
+    assert config.data_dir
+    return await asyncio.to_thread(
+        open_journal, config.data_dir, config.sync, remembered=REMEMBERED_REQUEST_IDS
+    )
+
+
+async def _restore_sessions(store: SessionStore, journal: Journal) -> None:
+    """Reads the data folder's sessions back, then lets the journal's writer take over."""
+    started = time.perf_counter()
+    try:
+        sessions, numbers = store.restore()
+    except BaseException:
+        await journal.close()
+        raise
+    journal.start()
+    log.info(
+        "data folder %s: read back %d sessions with %d numbers in %.2fs; every change is "
+        "committed before it is answered (--sync %s)",
+        journal.folder,
+        sessions,
+        numbers,
+        time.perf_counter() - started,
+        journal.sync,
+    )
 
 
 def log_security(config: Config, authenticator: Authenticator | None, tls: TlsFiles | None) -> None:

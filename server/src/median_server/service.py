@@ -41,6 +41,7 @@ _STATUS_CODES: dict[type[errors.MedianServiceError], grpc.StatusCode] = {
     errors.LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.DrainingError: grpc.StatusCode.UNAVAILABLE,
     errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.StorageUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -69,7 +70,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
         if wanted:
             check_session_id(wanted, "session_id" if request.session_id else ROUTING_HEADER)
             _check_header_matches(wanted, header)
-        session_id = self._store.create(wanted or None, tenant=current_tenant())
+        session_id = await self._store.create_session(wanted or None, tenant=current_tenant())
         log.debug('created session "%s"', session_id)
         return median_pb2.CreateSessionResponse(session_id=session_id)
 

@@ -4,6 +4,10 @@ Writers to one session take turns under the session's lock, a whole request at a
 never wait: they read the snapshot published after the last applied request. A large request is
 applied in slices that give the event loop room between them, and since the snapshot changes
 only when the request is complete, nobody sees half of it.
+
+With a journal (`--data-dir`), every change is committed to it before it is applied in memory
+and answered: a request is reserved against the limits, committed, applied, then published. A
+refused request writes nothing. Without one, nothing here waits on anything but the lock.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from median_server.errors import (
     EmptySessionError,
@@ -24,8 +29,10 @@ from median_server.errors import (
     LimitExceededError,
     SessionExistsError,
     SessionNotFoundError,
+    StorageUnavailableError,
 )
 from median_server.median_finder import MedianFinder
+from median_server.storage import DataFolderError, Journal
 
 REMEMBERED_REQUEST_IDS = 1024
 DEFAULT_PAGE_SIZE = 100
@@ -90,10 +97,12 @@ class SessionStore:
         limits: Limits,
         clock: Callable[[], float] = time.monotonic,
         apply_slice: int = APPLY_SLICE,
+        journal: Journal | None = None,
     ) -> None:
         self.limits = limits
-        self._clock = clock
+        self._clock = clock  # with a journal, wall-clock seconds: touch times outlive restarts
         self.apply_slice = apply_slice
+        self._journal = journal
         # Keyed by (tenant, session id): a tenant sees only its own sessions; "" when there is
         # no authentication.
         self._sessions: dict[tuple[str, str], _Session] = {}
@@ -123,8 +132,48 @@ class SessionStore:
                 f"the server holds its maximum of {self.limits.max_sessions} sessions "
                 "(--max-sessions); delete sessions you no longer need, or raise the limit",
             )
-        self._sessions[tenant, session_id] = _Session(tenant, session_id, self._clock())
+        touched_at = self._clock()
+        if self._journal is not None:
+            self._journal.create(tenant, session_id, touched_at)  # refuses if it cannot write
+        self._sessions[tenant, session_id] = _Session(tenant, session_id, touched_at)
         return session_id
+
+    async def create_session(self, session_id: str | None, tenant: str = "") -> str:
+        """Like `create`; with a journal, returns once the new session is committed."""
+        session_id = self.create(session_id, tenant)
+        if self._journal is not None:
+            try:
+                await self._journal.barrier()
+            except StorageUnavailableError:
+                if session := self._sessions.get((tenant, session_id)):
+                    self._remove(session)
+                    self._forget(session)
+                raise
+        return session_id
+
+    def restore(self) -> tuple[int, int]:
+        """Loads the journal's sessions, dropping those already expired; (sessions, numbers).
+
+        Raises DataFolderError when the folder holds more than the limits allow.
+        """
+        if self._journal is None:
+            return 0, 0
+        ttl = self.limits.session_ttl
+        for stored in self._journal.load(self._clock() - ttl if ttl else None):
+            count = len(stored.numbers)
+            if problem := self._over_limits(stored.session_id, count):
+                raise DataFolderError(
+                    f"--data-dir {self._journal.folder} holds {problem}; raise the limit to "
+                    "start with these sessions"
+                )
+            session = _Session(stored.tenant, stored.session_id, stored.touched_at)
+            session.finder.add_many(stored.numbers)  # one batch: one sort of the whole session
+            session.applied_request_ids.update(dict.fromkeys(stored.request_ids))
+            session.reserved = count
+            session.snapshot = Snapshot(stored.session_id, count, session.finder.median())
+            self._sessions[stored.tenant, stored.session_id] = session
+            self._reserved_total += count
+        return len(self._sessions), self._reserved_total
 
     def snapshot(self, session_id: str, tenant: str = "") -> Snapshot:
         """The session's count and median, touching it."""
@@ -137,9 +186,25 @@ class SessionStore:
             raise EmptySessionError(session_id)
         return snapshot
 
+    def _over_limits(self, session_id: str, count: int) -> str:
+        """Which limit a restored session of `count` numbers would pass, if any."""
+        limits = self.limits
+        if len(self._sessions) >= limits.max_sessions:
+            return f"more than --max-sessions {limits.max_sessions} sessions"
+        if count > limits.max_session_numbers:
+            return (
+                f'{count} numbers in session "{session_id}", more than --max-session-numbers '
+                f"{limits.max_session_numbers}"
+            )
+        if self._reserved_total + count > limits.max_total_numbers:
+            return f"more than --max-total-numbers {limits.max_total_numbers} numbers"
+        return ""
+
     async def delete(self, session_id: str, tenant: str = "") -> None:
         """Removes the session once requests being applied to it are done."""
         session = self._find(session_id, tenant)
+        if self._journal is not None:
+            return await _shielded(self._delete_durably(session, self._journal))
         async with session.lock:
             if session.deleted:
                 raise SessionNotFoundError(session_id)
@@ -153,9 +218,11 @@ class SessionStore:
         The numbers must already be checked finite. A request whose id the session has applied
         before is answered with the current state and not applied again. Cancelling the caller
         while a large request is applied does not stop it half way: the caller should shield
-        this coroutine.
+        this coroutine (with a journal, it shields itself).
         """
         session = self._find(session_id, tenant)
+        if self._journal is not None and numbers:
+            return await _shielded(self._add_durably(session, numbers, request_id, self._journal))
         async with session.lock:
             if session.deleted:
                 raise SessionNotFoundError(session_id)
@@ -171,6 +238,47 @@ class SessionStore:
             session.remember(request_id)
             session.snapshot = Snapshot(session_id, len(session.finder), session.finder.median())
             return AddOutcome(len(numbers), self._touch(session).snapshot)
+
+    async def _add_durably(
+        self, session: _Session, numbers: Sequence[float], request_id: str, journal: Journal
+    ) -> AddOutcome:
+        """`add` with a journal: reserve, commit, then apply and publish."""
+        async with session.lock:
+            if session.deleted:
+                raise SessionNotFoundError(session.session_id)
+            if request_id and request_id in session.applied_request_ids:
+                session.applied_request_ids.move_to_end(request_id)
+                return AddOutcome(0, self._touch(session).snapshot)
+            count = len(numbers)
+            self._reserve(session, count)
+            touched_at = self._clock()
+            try:
+                await journal.append(
+                    session.tenant, session.session_id, numbers, request_id, touched_at
+                )
+            except BaseException:
+                session.reserved -= count
+                self._reserved_total -= count
+                raise
+            step = self.apply_slice
+            for start in range(0, count, step):
+                if start:
+                    await asyncio.sleep(0)
+                session.finder.add_many(numbers[start : start + step])
+            session.remember(request_id)
+            session.snapshot = Snapshot(
+                session.session_id, len(session.finder), session.finder.median()
+            )
+            session.touched_at = touched_at  # the journal has this touch already
+            return AddOutcome(count, session.snapshot)
+
+    async def _delete_durably(self, session: _Session, journal: Journal) -> None:
+        async with session.lock:
+            if session.deleted:
+                raise SessionNotFoundError(session.session_id)
+            if committed := journal.delete(session.tenant, session.session_id):
+                await committed
+            self._remove(session)
 
     def list_page(
         self, page_size: int, page_token: str, tenant: str = ""
@@ -195,6 +303,7 @@ class SessionStore:
         expired = [s for s in self._sessions.values() if self._is_expired(s)]
         for session in expired:
             self._remove(session)
+            self._forget(session)
         self.expired_count += len(expired)
         return len(expired)
 
@@ -204,6 +313,7 @@ class SessionStore:
             raise SessionNotFoundError(session_id)
         if self._is_expired(session):
             self._remove(session)
+            self._forget(session)
             self.expired_count += 1
             raise SessionNotFoundError(session_id)
         return session
@@ -214,7 +324,17 @@ class SessionStore:
 
     def _touch(self, session: _Session) -> _Session:
         session.touched_at = self._clock()
+        if self._journal is not None:
+            self._journal.touch(session.tenant, session.session_id, session.touched_at)
         return session
+
+    def _forget(self, session: _Session) -> None:
+        """Deletes an expired session from the journal too, without waiting for the commit.
+
+        A crash before that commit loses nothing: the restarted server drops it by its age.
+        """
+        if self._journal is not None:
+            self._journal.delete(session.tenant, session.session_id, wait=False)
 
     def _remove(self, session: _Session) -> None:
         session.deleted = True
@@ -262,3 +382,22 @@ class SessionStore:
                 "previous ListSessions answer, or an empty token for the first page"
             )
         return body.decode()
+
+
+_T = TypeVar("_T")
+
+
+async def _shielded(operation: Coroutine[Any, Any, _T]) -> _T:
+    """Runs `operation` to its end even if the caller is cancelled.
+
+    Once the journal has committed a change, it must be applied in memory too: otherwise a
+    restart would bring back what the running server never showed.
+    """
+    task = asyncio.ensure_future(operation)
+    task.add_done_callback(_retrieve_exception)
+    return await asyncio.shield(task)
+
+
+def _retrieve_exception(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
