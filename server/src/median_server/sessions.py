@@ -221,6 +221,8 @@ class SessionStore:
         this coroutine (with a journal, it shields itself).
         """
         session = self._find(session_id, tenant)
+        # With no numbers a request changes nothing worth a commit: a retry after a crash adds
+        # nothing either, and its touch is written like a read's.
         if self._journal is not None and numbers:
             return await _shielded(self._add_durably(session, numbers, request_id, self._journal))
         async with session.lock:
