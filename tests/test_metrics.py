@@ -8,6 +8,7 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import grpc
 import pytest
@@ -201,6 +202,18 @@ async def test_commit_latency_histogram_records_what_the_journal_reports(
     assert value(samples, "median_commit_duration_seconds_count") == 1
     assert value(samples, "median_commit_duration_seconds_bucket", le="0.0025") == 0
     assert value(samples, "median_commit_duration_seconds_bucket", le="0.005") == 1
+
+
+async def test_commits_to_the_data_folder_are_timed(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    service = await metered(make_service, data_dir=str(tmp_path / "data"), sync="always")
+    before = value(scrape(service), "median_commit_duration_seconds_count")
+    await service.stub.CreateSession(median_pb2.CreateSessionRequest(session_id="kept"))
+    await add(service, median_pb2.AddNumbersRequest(session_id="kept", numbers=[1.0, 2.0]))
+    samples = scrape(service)
+    assert value(samples, "median_commit_duration_seconds_count") >= before + 2
+    assert value(samples, "median_commit_duration_seconds_sum") > 0
 
 
 async def test_two_servers_in_one_process_keep_their_own_counts(
