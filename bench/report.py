@@ -169,7 +169,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
             f"ingest {rate(under['ingest_per_second'])} numbers/s; longest server loop "
             f"stall {millis(under['server_loop_stall_ms'])} ms, server CPU meanwhile "
             f"{millis(under['server_cpu_during_stall_ms'])} ms; max of each round: "
-            + ", ".join(millis(value) for value in under["rounds_max_ms"])
+            + ", ".join(millis(found["max_ms"]) for found in under["rounds"])
             + " ms",
         )
     )
@@ -399,34 +399,45 @@ def _query_note(clients: int) -> Callable[[dict[str, Any]], str]:
 
 def _ingest_note(results: dict[str, Any]) -> str:
     under = results["get_median"]["under_ingest"]
-    stall, cpu = under["server_loop_stall_ms"], under["server_cpu_during_stall_ms"]
+    worst, stall, cpu = (
+        under["max_ms"],
+        under["server_loop_stall_ms"],
+        under["server_cpu_during_stall_ms"],
+    )
     collection = under.get("longest_gc_ms", 0.0)
+    collections = max((found.get("longest_gc_ms", 0.0) for found in under["rounds"]), default=0.0)
     full_gc = results["growth"]["full_gc_ms"]
     stored = power_of_ten(results["growth"]["stored_numbers"])
-    if collection >= stall / 2:
-        cause = (
-            f"Most of it was a garbage collection ({collection:.0f} ms): Python's collector "
-            "runs on the event loop's thread and, when it collects the generation that holds "
-            "a session's heap lists, visits every stored number (a full collection with "
-            f"{stored} numbers stored took {full_gc:.0f} ms in the growth run). What would move "
-            "it: keep the collector off the heap lists (gc.freeze() once they are long-lived, "
-            "or numbers stored in arrays, which the collector does not traverse)."
+    if cpu >= stall / 2:
+        stall_cause = "the server was working: its own work held the loop"
+    else:
+        stall_cause = (
+            "the server was not on a CPU for most of it: three busy processes (server, "
+            "ingesting client, querying client) share two cores with whatever else runs here"
         )
-    elif cpu < stall / 2:
-        cause = (
-            "For most of it the process was waiting for a CPU, not working: three busy "
-            "processes (server, ingesting client, querying client) share two cores with "
-            "whatever else runs on the machine."
+    text = (
+        f"In the worst round (maximum {worst:.0f} ms) the server's event loop stalled for up "
+        f"to {stall:.0f} ms, and the server process used {cpu:.0f} ms of CPU in that time, so "
+        f"{stall_cause}."
+    )
+    if collections >= 20:
+        text += (
+            f" The garbage collector paused the loop for up to {collections:.0f} ms (in this "
+            f"round: {collection:.0f} ms): Python's collector runs on the event loop's thread "
+            "and, when it collects the generation that holds a session's heap lists, visits "
+            f"every stored number; a full collection with {stored} numbers stored took "
+            f"{full_gc:.0f} ms in the growth run. That part is the server's own, whatever the "
+            "machine: what would move it is keeping the collector off the heap lists "
+            "(gc.freeze() once they are long-lived, or numbers stored in arrays, which the "
+            "collector does not traverse)."
         )
     else:
-        cause = (
-            "The server was working most of that time: a 100,000-number request is applied in "
-            "slices of 8,192, but it is boxed into a list and checked whole first."
+        text += (
+            " A 100,000-number request is applied in slices of 8,192, but it is boxed into a "
+            "list and checked whole first; doing that per slice too would shorten the "
+            "server's own part."
         )
-    return (
-        f"The server's event loop stalled for up to {stall:.0f} ms, during which the server "
-        f"process used {cpu:.0f} ms of CPU. {cause}"
-    )
+    return text
 
 
 def _memory_note(results: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ from bench import ghz, inprocess, load, report
 from bench.baselines import ClassicMedianFinder
 from bench.measure import Budget, LatencySummary, random_numbers, server_cpu
 from bench.redis_baseline import RedisServer, RedisUnavailableError, start_redis
-from bench.servers import ServerProcess, ServerSettings, running
+from bench.servers import LoopStall, ServerProcess, ServerSettings, running
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -215,13 +215,17 @@ def _cpu_per_number(cpu: dict[str, list[float]]) -> dict[str, float]:
     }
 
 
-def _collections(rounds: list[tuple[load.UnderIngest, int]]) -> dict[str, float]:
-    """The longest garbage collection in the server over all rounds, if any ran."""
-    stalls = [found.server_loop_stall for found, _ in rounds]
-    runs = sum(stall.collections for stall in stalls)
-    if not runs:
-        return {}
-    return {"gc_runs": runs, "longest_gc_ms": max(stall.longest_collection_ms for stall in stalls)}
+def _stall_figures(stall: LoopStall) -> dict[str, float]:
+    """A round's longest loop stall, the CPU meanwhile, and its longest GC (if one ran)."""
+    figures = {
+        "server_loop_stall_ms": stall.ms,
+        "server_cpu_during_stall_ms": stall.process_cpu_ms,
+        "loop_thread_cpu_during_stall_ms": stall.loop_thread_cpu_ms,
+    }
+    if stall.collections:
+        figures["gc_runs"] = stall.collections
+        figures["longest_gc_ms"] = stall.longest_collection_ms
+    return figures
 
 
 def _redis_ingest(
@@ -359,14 +363,11 @@ def measure_get_median(plan: Plan, targets: Targets) -> dict[str, Any]:
             "batch": INGEST_BATCH,
             "ingested_numbers": ingested,
             "ingest_per_second": ingested / under.ingest_seconds,
-            "server_loop_stall_ms": under.server_loop_stall.ms,
-            "server_cpu_during_stall_ms": under.server_loop_stall.process_cpu_ms,
-            "loop_thread_cpu_during_stall_ms": under.server_loop_stall.loop_thread_cpu_ms,
-            "longest_gc_ms": max(
-                found.server_loop_stall.longest_collection_ms for found, _ in rounds
-            ),
-            "gc_runs": sum(found.server_loop_stall.collections for found, _ in rounds),
-            "rounds_max_ms": [found.latency.max_ms for found, _ in rounds],
+            **_stall_figures(under.server_loop_stall),
+            "rounds": [
+                {"max_ms": found.latency.max_ms, **_stall_figures(found.server_loop_stall)}
+                for found, _ in rounds
+            ],
         },
     }
 
