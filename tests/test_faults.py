@@ -315,3 +315,24 @@ def test_unknown_fields_are_ignored(channel: grpc.Channel) -> None:
     raw = median_pb2.GetMedianRequest(session_id="unknown-fields").SerializeToString()
     answer = get_raw(raw + unknown_field(), timeout=10)
     assert answer.median == 4.0
+
+
+def test_malformed_message_is_invalid_argument(channel: grpc.Channel) -> None:
+    get_raw = channel.unary_unary(
+        "/median.v1.MedianService/GetMedian",
+        request_serializer=lambda payload: payload,
+        response_deserializer=median_pb2.GetMedianResponse.FromString,
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        get_raw(b"\x0a\xff\xff", timeout=10)  # a string field longer than the bytes that follow
+    assert refused.value.code() == Code.INVALID_ARGUMENT
+    assert "not a valid median.v1.GetMedianRequest" in (refused.value.details() or "")
+    add_raw = channel.stream_unary(
+        "/median.v1.MedianService/AddNumbers",
+        request_serializer=lambda payload: payload,
+        response_deserializer=median_pb2.AddNumbersResponse.FromString,
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        add_raw(iter([b"\x12\x09\x00"]), timeout=10)  # packed doubles cut short
+    assert refused.value.code() == Code.INVALID_ARGUMENT
+    assert "median.v1.AddNumbersRequest" in (refused.value.details() or "")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from median.v1 import median_pb2, median_pb2_grpc
@@ -322,12 +323,34 @@ def _wrap(
         log.error("unexpected error in %s", method, exc_info=error, extra=_fields(method, code))
         await context.abort_with_status(_INTERNAL)
 
-    def unary(behaviour: Behaviour) -> Behaviour:
-        async def wrapped(request: Any, context: Any) -> Any:
+    # Requests reach the wrapper as bytes and are parsed here, so that a malformed message is
+    # refused with INVALID_ARGUMENT like any other bad request (gRPC itself answers UNKNOWN).
+    message = getattr(getattr(handler.request_deserializer, "__self__", None), "DESCRIPTOR", None)
+    parse: Callable[[bytes], Any] = handler.request_deserializer or (lambda raw: raw)
+    if observer:
+        parse = observer.counting(parse)
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return parse(raw)
+        except DecodeError as error:
+            name = message.full_name if message else "request"
+            raise errors.InvalidArgumentError(
+                f"the request is not a valid {name} message ({error}); check that the client's "
+                "stubs were generated from median/v1/median.proto"
+            ) from None
+
+    async def decoded(raw_requests: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        async for raw in raw_requests:
+            yield decode(raw)
+
+    def unary(behaviour: Behaviour, streamed_requests: bool) -> Behaviour:
+        async def wrapped(raw: Any, context: Any) -> Any:
             try:
                 _authenticate(authenticator, context)
                 if is_draining():
                     raise errors.DrainingError()
+                request = decoded(raw) if streamed_requests else decode(raw)
                 return await behaviour(request, context)
             except Exception as error:
                 await refuse_or_report(error, context)
@@ -338,12 +361,12 @@ def _wrap(
         return wrapped
 
     def streaming(behaviour: Behaviour) -> Behaviour:
-        async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
+        async def wrapped(raw: Any, context: Any) -> AsyncIterator[Any]:
             try:
                 _authenticate(authenticator, context)
                 if is_draining():
                     raise errors.DrainingError()
-                async for response in behaviour(request, context):
+                async for response in behaviour(decoded(raw), context):
                     yield response
             except Exception as error:
                 await refuse_or_report(error, context)
@@ -353,16 +376,11 @@ def _wrap(
 
         return wrapped
 
-    serialize = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if observer and handler.request_deserializer:
-        serialize["request_deserializer"] = observer.counting(handler.request_deserializer)
+    serialize = {"response_serializer": handler.response_serializer}
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **serialize)
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary, False), **serialize)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **serialize)
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary, True), **serialize)
     if handler.stream_stream:
         return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **serialize)
     return handler
