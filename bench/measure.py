@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -101,8 +101,3 @@ def server_cpu(server: ServerProcess | None) -> Iterator[ServerCpu]:
     before = server.cpu_seconds() if server else 0.0
     yield spent
     spent.seconds = server.cpu_seconds() - before if server else 0.0
-
-
-def best_rate(rounds: int, measure: Callable[[], float]) -> float:
-    """The highest of `rounds` measured rates: on a shared machine noise only ever slows down."""
-    return max(measure() for _ in range(rounds))
