@@ -236,3 +236,24 @@ async def test_tenants_see_only_their_own_sessions() -> None:
         await store.delete("alpha-only", tenant="beta")
     assert [s.session_id for s in store.list_page(0, "", tenant="beta")[0]] == ["shared-name"]
     assert len(store.list_page(0, "", tenant="alpha")[0]) == 2
+
+
+def test_an_expired_session_does_not_block_its_id_or_the_session_limit() -> None:
+    clock = FakeClock()
+    store = store_with(clock, session_ttl=10, max_sessions=2)
+    store.create("a")
+    store.create("b")
+    clock.advance(11)
+    assert store.create("a") == "a"  # the idle "a" made way for a new one
+    assert store.create("c") == "c"  # the idle "b" made room under the limit
+    assert store.expired_count == 2
+
+
+def test_create_does_not_sweep_every_session() -> None:
+    clock = FakeClock()
+    store = store_with(clock, session_ttl=10)
+    store.create("idle")
+    clock.advance(11)
+    store.create("new")
+    assert len(store) == 2, "sweeping is left to expire_idle while under the limit"
+    assert store.expire_idle() == 1

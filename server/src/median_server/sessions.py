@@ -37,7 +37,7 @@ from median_server.storage import DataFolderError, Journal
 REMEMBERED_REQUEST_IDS = 1024
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-APPLY_SLICE = 8192  # numbers applied between two yields to the event loop
+APPLY_SLICE = 2048  # numbers applied between two yields to the event loop
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,18 @@ class SessionStore:
         return self._reserved_total
 
     def create(self, session_id: str | None, tenant: str = "") -> str:
-        """Makes an empty session; with no id, picks an unguessable one (128 random bits)."""
-        self.expire_idle()
+        """Makes an empty session; with no id, picks an unguessable one (128 random bits).
+
+        O(1): idle sessions are swept by `expire_idle` (the server runs it now and then), and
+        here only when they stand in the way: an expired session of the same id, or the limit.
+        """
         if session_id is None:
             session_id = secrets.token_urlsafe(16)
-        elif (tenant, session_id) in self._sessions:
-            raise SessionExistsError(session_id)
+        elif existing := self._sessions.get((tenant, session_id)):
+            if not self._expire_if_idle(existing):
+                raise SessionExistsError(session_id)
+        if len(self._sessions) >= self.limits.max_sessions:
+            self.expire_idle()
         if len(self._sessions) >= self.limits.max_sessions:
             raise LimitExceededError(
                 "max-sessions",
@@ -291,9 +297,7 @@ class SessionStore:
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         after = self._decode_page_token(page_token) if page_token else None
         self.expire_idle()
-        ids = sorted(
-            i for t, i in self._sessions if t == tenant and (after is None or i > after)
-        )
+        ids = sorted(i for t, i in self._sessions if t == tenant and (after is None or i > after))
         page = [self._sessions[tenant, i].snapshot for i in ids[:size]]
         next_token = self._encode_page_token(ids[size - 1]) if len(ids) > size else ""
         return page, next_token
@@ -311,14 +315,18 @@ class SessionStore:
 
     def _find(self, session_id: str, tenant: str) -> _Session:
         session = self._sessions.get((tenant, session_id))
-        if session is None:
-            raise SessionNotFoundError(session_id)
-        if self._is_expired(session):
-            self._remove(session)
-            self._forget(session)
-            self.expired_count += 1
+        if session is None or self._expire_if_idle(session):
             raise SessionNotFoundError(session_id)
         return session
+
+    def _expire_if_idle(self, session: _Session) -> bool:
+        """Removes the session if it has been idle past the time-to-live; says whether it did."""
+        if not self._is_expired(session):
+            return False
+        self._remove(session)
+        self._forget(session)
+        self.expired_count += 1
+        return True
 
     def _is_expired(self, session: _Session) -> bool:
         ttl = self.limits.session_ttl
