@@ -126,9 +126,10 @@ class SessionStore:
         """
         if session_id is None:
             session_id = secrets.token_urlsafe(16)
-        elif existing := self._sessions.get((tenant, session_id)):
-            if not self._expire_if_idle(existing):
-                raise SessionExistsError(session_id)
+        elif (existing := self._sessions.get((tenant, session_id))) and not self._expire_if_idle(
+            existing
+        ):
+            raise SessionExistsError(session_id)
         if len(self._sessions) >= self.limits.max_sessions:
             self.expire_idle()
         if len(self._sessions) >= self.limits.max_sessions:
