@@ -17,6 +17,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BiFunction;
 import java.util.function.Consumer;
 
 /**
@@ -71,55 +72,20 @@ final class MedianClient {
    * there are none), half-closes, and answers the server's one summary.
    */
   AddNumbersResponse addNumbers(double[] numbers, int batchSize) throws InterruptedException {
-    CountDownLatch finishLatch = new CountDownLatch(1);
     AtomicReference<AddNumbersResponse> summary = new AtomicReference<>();
-    AtomicReference<Throwable> failure = new AtomicReference<>();
-    StreamObserver<AddNumbersResponse> responseObserver =
-        new StreamObserver<>() {
-          @Override
-          public void onNext(AddNumbersResponse response) {
-            summary.set(response);
+    stream(
+        MedianServiceGrpc.MedianServiceStub::addNumbers,
+        (start, end) -> {
+          AddNumbersRequest.Builder request =
+              AddNumbersRequest.newBuilder().setSessionId(sessionId);
+          for (int i = start; i < end; i++) {
+            request.addNumbers(numbers[i]);
           }
-
-          @Override
-          public void onError(Throwable t) {
-            failure.set(t);
-            finishLatch.countDown();
-          }
-
-          @Override
-          public void onCompleted() {
-            finishLatch.countDown();
-          }
-        };
-
-    StreamObserver<AddNumbersRequest> requestObserver =
-        asyncStub
-            .withDeadlineAfter(STREAM_DEADLINE_SECONDS, TimeUnit.SECONDS)
-            .addNumbers(responseObserver);
-    try {
-      int start = 0;
-      do {
-        int end = Math.min(numbers.length, start + batchSize);
-        AddNumbersRequest.Builder request = AddNumbersRequest.newBuilder().setSessionId(sessionId);
-        for (int i = start; i < end; i++) {
-          request.addNumbers(numbers[i]);
-        }
-        requestObserver.onNext(request.build());
-        if (finishLatch.getCount() == 0) {
-          // The server ended the call before we finished sending; the error says why.
-          break;
-        }
-        start = end;
-      } while (start < numbers.length);
-    } catch (RuntimeException e) {
-      requestObserver.onError(e);
-      throw e;
-    }
-    requestObserver.onCompleted();
-
-    finishLatch.await();
-    throwIfFailed(failure.get());
+          return request.build();
+        },
+        numbers.length,
+        batchSize,
+        summary::set);
     if (summary.get() == null) {
       throw Status.INTERNAL
           .withDescription("the server ended AddNumbers without an answer")
@@ -134,12 +100,46 @@ final class MedianClient {
    */
   void runningMedian(double[] numbers, int batchSize, Consumer<RunningMedianResponse> onResponse)
       throws InterruptedException {
+    stream(
+        MedianServiceGrpc.MedianServiceStub::runningMedian,
+        (start, end) -> {
+          RunningMedianRequest.Builder request =
+              RunningMedianRequest.newBuilder().setSessionId(sessionId);
+          for (int i = start; i < end; i++) {
+            request.addNumbers(numbers[i]);
+          }
+          return request.build();
+        },
+        numbers.length,
+        batchSize,
+        onResponse);
+  }
+
+  /** The request that carries the numbers at indexes {@code start} (inclusive) to {@code end}. */
+  @FunctionalInterface
+  private interface Batch<Q> {
+    Q of(int start, int end);
+  }
+
+  /**
+   * One client-streaming call, shared by AddNumbers and RunningMedian: opens it with {@code call}
+   * under the stream deadline, sends the requests of {@code batch} for {@code count} numbers, at
+   * most {@code batchSize} each (one empty request when there are none), half-closes, hands every
+   * answer to {@code onResponse}, and waits for the end; a failed call is thrown.
+   */
+  private <Q, R> void stream(
+      BiFunction<MedianServiceGrpc.MedianServiceStub, StreamObserver<R>, StreamObserver<Q>> call,
+      Batch<Q> batch,
+      int count,
+      int batchSize,
+      Consumer<R> onResponse)
+      throws InterruptedException {
     CountDownLatch finishLatch = new CountDownLatch(1);
     AtomicReference<Throwable> failure = new AtomicReference<>();
-    StreamObserver<RunningMedianResponse> responseObserver =
+    StreamObserver<R> responseObserver =
         new StreamObserver<>() {
           @Override
-          public void onNext(RunningMedianResponse response) {
+          public void onNext(R response) {
             onResponse.accept(response);
           }
 
@@ -155,25 +155,21 @@ final class MedianClient {
           }
         };
 
-    StreamObserver<RunningMedianRequest> requestObserver =
-        asyncStub
-            .withDeadlineAfter(STREAM_DEADLINE_SECONDS, TimeUnit.SECONDS)
-            .runningMedian(responseObserver);
+    StreamObserver<Q> requestObserver =
+        call.apply(
+            asyncStub.withDeadlineAfter(STREAM_DEADLINE_SECONDS, TimeUnit.SECONDS),
+            responseObserver);
     try {
       int start = 0;
       do {
-        int end = Math.min(numbers.length, start + batchSize);
-        RunningMedianRequest.Builder request =
-            RunningMedianRequest.newBuilder().setSessionId(sessionId);
-        for (int i = start; i < end; i++) {
-          request.addNumbers(numbers[i]);
-        }
-        requestObserver.onNext(request.build());
+        int end = Math.min(count, start + batchSize);
+        requestObserver.onNext(batch.of(start, end));
         if (finishLatch.getCount() == 0) {
+          // The server ended the call before we finished sending; the error says why.
           break;
         }
         start = end;
-      } while (start < numbers.length);
+      } while (start < count);
     } catch (RuntimeException e) {
       requestObserver.onError(e);
       throw e;
