@@ -20,7 +20,7 @@ from median_client.client import DEFAULT_PAGE_SIZE, DEFAULT_STREAM_TIMEOUT, DEFA
 from median_client.errors import raising_median_error
 from median_client.results import AddResult, MedianResult, RunningResult, SessionSummary
 from median_client.routing import new_session_id, routing_metadata
-from median_client.security import Metadata, security, tls_credentials
+from median_client.security import Metadata, connect
 
 
 class AsyncMedianClient:
@@ -50,24 +50,21 @@ class AsyncMedianClient:
         timeout: float = DEFAULT_TIMEOUT,
         stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
     ) -> None:
-        tls = tls_credentials(credentials, root_certificates, certificate_chain, private_key)
-        plan = security(token, tls, opens_channel=channel is None)
-        if channel is None:
-            if target is None:
-                raise ValueError("give a target (host:port) or a channel")
-            channel = (
-                grpc.aio.insecure_channel(target)
-                if plan.channel_credentials is None
-                else grpc.aio.secure_channel(target, plan.channel_credentials)
-            )
-            self._owns_channel = True
-        elif target is not None or tls is not None:
-            raise ValueError("give either a channel or a target (with TLS settings), not both")
-        else:
-            self._owns_channel = False
-        self._call_metadata: Metadata = plan.call_metadata
-        self._channel = channel
-        self._stub = median_pb2_grpc.MedianServiceStub(channel)
+        connection = connect(
+            target,
+            channel,
+            insecure_channel=grpc.aio.insecure_channel,
+            secure_channel=grpc.aio.secure_channel,
+            credentials=credentials,
+            root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
+            token=token,
+        )
+        self._owns_channel = connection.owns_channel
+        self._call_metadata: Metadata = connection.call_metadata
+        self._channel = connection.channel
+        self._stub = median_pb2_grpc.MedianServiceStub(self._channel)
         self._timeout = timeout
         self._stream_timeout = stream_timeout
 

@@ -9,7 +9,9 @@ plaintext channel, so there, and on a channel the caller opened, the client puts
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import grpc
 
@@ -18,6 +20,7 @@ AUTHORIZATION = "authorization"
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 
 Metadata = tuple[tuple[str, str], ...]
+ChannelT = TypeVar("ChannelT")
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,42 @@ def security(
         call_credentials = grpc.access_token_call_credentials(token)
         return Security(grpc.composite_channel_credentials(tls, call_credentials), ())
     return Security(tls, ((AUTHORIZATION, f"Bearer {token}"),))
+
+
+@dataclass(frozen=True)
+class Connection(Generic[ChannelT]):
+    """The channel a client calls over, whether the client opened it (and so closes it), and
+    the metadata it puts on each call."""
+
+    channel: ChannelT
+    owns_channel: bool
+    call_metadata: Metadata
+
+
+def connect(
+    target: str | None,
+    channel: ChannelT | None,
+    *,
+    insecure_channel: Callable[[str], ChannelT],
+    secure_channel: Callable[[str, grpc.ChannelCredentials], ChannelT],
+    credentials: grpc.ChannelCredentials | None,
+    root_certificates: bytes | None,
+    certificate_chain: bytes | None,
+    private_key: bytes | None,
+    token: str | None,
+) -> Connection[ChannelT]:
+    """The connection of a client given a `target` or an open `channel`, shared by the blocking
+    and the asyncio client: the two differ only in how they open a channel."""
+    tls = tls_credentials(credentials, root_certificates, certificate_chain, private_key)
+    plan = security(token, tls, opens_channel=channel is None)
+    if channel is None:
+        if target is None:
+            raise ValueError("give a target (host:port) or a channel")
+        if plan.channel_credentials is None:
+            return Connection(insecure_channel(target), True, plan.call_metadata)
+        return Connection(
+            secure_channel(target, plan.channel_credentials), True, plan.call_metadata
+        )
+    if target is not None or tls is not None:
+        raise ValueError("give either a channel or a target (with TLS settings), not both")
+    return Connection(channel, False, plan.call_metadata)
