@@ -34,11 +34,12 @@ ServiceFactory = Callable[..., Awaitable[Service]]
 
 @pytest.fixture
 async def make_service() -> AsyncIterator[ServiceFactory]:
-    """Starts servers with the given Config fields (port 0 unless told) and stops them after."""
+    """Starts servers with the given Config fields (port 0 unless told) and clock (a new fake
+    one unless told), and stops them after."""
     started: list[Service] = []
 
-    async def factory(**settings: Any) -> Service:
-        clock = FakeClock()
+    async def factory(clock: FakeClock | None = None, **settings: Any) -> Service:
+        clock = clock or FakeClock()
         server = await start_server(Config(**{"port": 0, **settings}), clock)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         service = Service(server, median_pb2_grpc.MedianServiceStub(channel), channel, clock)

@@ -11,20 +11,18 @@ import asyncio
 import contextlib
 import sqlite3
 import statistics
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from median.v1 import median_pb2, median_pb2_grpc
-from median_server.config import Config
-from median_server.server import start_server
+from median.v1 import median_pb2
 from median_server.sessions import Limits, SessionStore
 from median_server.storage import COMPACT_ROWS, FILE_NAME, Journal, open_journal
 
 from tests.clock import FakeClock
-from tests.conftest import Service
+from tests.conftest import Service, ServiceFactory
 
 Code = grpc.StatusCode
 Starter = Callable[..., Awaitable[Service]]
@@ -36,23 +34,13 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def start(data_dir: Path) -> AsyncIterator[Starter]:
+def start(make_service: ServiceFactory, data_dir: Path) -> Starter:
     """Starts servers on `data_dir` with the given Config fields and clock; stops them after."""
-    started: list[Service] = []
 
     async def starter(clock: FakeClock | None = None, **settings: Any) -> Service:
-        clock = clock or FakeClock()
-        config = Config(**{"port": 0, "data_dir": str(data_dir), **settings})
-        server = await start_server(config, clock)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        service = Service(server, median_pb2_grpc.MedianServiceStub(channel), channel, clock)
-        started.append(service)
-        return service
+        return await make_service(clock, **{"data_dir": str(data_dir), **settings})
 
-    yield starter
-    for service in started:
-        await service.channel.close(None)
-        await service.server.stop_now()
+    return starter
 
 
 async def stop(service: Service) -> None:
