@@ -46,6 +46,18 @@ class RunningServer:
         return True
 
 
+def run_server_expecting_exit(*flags: str) -> tuple[int, str]:
+    """Runs `median-server --port 0 FLAGS...` that should stop at start: its status and stderr."""
+    result = subprocess.run(
+        [str(SERVER), "--port", "0", *flags],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result.returncode, result.stderr
+
+
 @contextmanager
 def running_server(*flags: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
     """Runs `median-server --port 0 FLAGS...` until the block ends, then stops it."""

@@ -23,7 +23,7 @@ import pytest
 from median.v1 import median_pb2, median_pb2_grpc
 from median_server.storage import FILE_NAME, open_journal
 
-from tests.servers import SERVER, running_server
+from tests.servers import run_server_expecting_exit, running_server
 
 Code = grpc.StatusCode
 REQUESTS = 400
@@ -147,17 +147,6 @@ def add_numbers(
 # Data folders that must stop the server at start, with a message naming the folder.
 
 
-def run_expecting_exit(*flags: str) -> tuple[int, str]:
-    result = subprocess.run(
-        [str(SERVER), "--port", "0", *flags],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return result.returncode, result.stderr
-
-
 def fill(folder: Path, sessions: int = 1) -> None:
     """Writes `sessions` sessions of two numbers each, the way a server would."""
 
@@ -223,7 +212,7 @@ def test_a_data_folder_the_server_cannot_trust_stops_it_at_start_naming_the_fold
 ) -> None:
     folder = tmp_path / "data"
     prepare(folder)
-    status, stderr = run_expecting_exit("--data-dir", str(folder), *flags)
+    status, stderr = run_server_expecting_exit("--data-dir", str(folder), *flags)
     assert status == 1
     assert f"--data-dir {folder}" in stderr
     assert reason in stderr
@@ -259,7 +248,7 @@ def test_a_folder_the_server_cannot_write_stops_it_at_start(
     else:
         folder.mkdir()
     with unwritable(folder):
-        status, stderr = run_expecting_exit("--data-dir", str(folder))
+        status, stderr = run_server_expecting_exit("--data-dir", str(folder))
     assert status == 1
     assert f"--data-dir {folder}" in stderr
     assert "not writable" in stderr
@@ -267,7 +256,7 @@ def test_a_folder_the_server_cannot_write_stops_it_at_start(
 
 def test_a_second_server_on_the_same_folder_stops_with_a_clear_error(tmp_path: Path) -> None:
     with running_server("--data-dir", str(tmp_path)) as first:
-        status, stderr = run_expecting_exit("--data-dir", str(tmp_path))
+        status, stderr = run_server_expecting_exit("--data-dir", str(tmp_path))
         assert first.process.poll() is None
     assert status == 1
     assert "another median-server is using this folder" in stderr

@@ -21,7 +21,7 @@ from median_client.security import AUTHORIZATION, security, tls_credentials
 
 from tests.certs import OPENSSL, Certificates, make_certificates
 from tests.conftest import ServiceFactory
-from tests.servers import SERVER, RunningServer, running_server
+from tests.servers import RunningServer, run_server_expecting_exit, running_server
 
 Code = grpc.StatusCode
 TOKEN = "tls-test-token-0123456789abcdef"  # noqa: S105  # made up for these tests
@@ -145,17 +145,6 @@ async def test_mtls_refuses_a_client_certificate_signed_by_another_ca(
 
 
 # The server's flags and files.
-
-
-def run_server_expecting_exit(*flags: str) -> tuple[int, str]:
-    result = subprocess.run(
-        [str(SERVER), "--port", "0", *flags],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return result.returncode, result.stderr
 
 
 @pytest.mark.parametrize(
