@@ -58,15 +58,22 @@ def batches_of(numbers: list[float], size: int) -> list[list[float]]:
     return [numbers[i : i + size] for i in range(0, len(numbers), size)] or [[]]
 
 
-def success_case(name: str, description: str, stdin: str, batch: int) -> dict[str, Any]:
-    numbers = [parse_token(token) for token in stdin.split()]
-    batches = batches_of(numbers, batch)
+def header(name: str, description: str, stdin: str, batch: int) -> dict[str, Any]:
+    """The fields a case made from stdin starts with; the client makes its own session."""
     return {
         "name": name,
         "description": description,
         "stdin": stdin,
         "batch": batch,
         "session": None,
+    }
+
+
+def success_case(name: str, description: str, stdin: str, batch: int) -> dict[str, Any]:
+    numbers = [parse_token(token) for token in stdin.split()]
+    batches = batches_of(numbers, batch)
+    return {
+        **header(name, description, stdin, batch),
         "plain": {"exit": 0, "lines": expected_lines(numbers, batches, running=False)},
         "running": {"exit": 0, "lines": expected_lines(numbers, batches, running=True)},
     }
@@ -83,11 +90,7 @@ def refused_case(name: str, description: str, stdin: str, batch: int) -> dict[st
         applied.append(request)
     flat = [x for request in applied for x in request]
     return {
-        "name": name,
-        "description": description,
-        "stdin": stdin,
-        "batch": batch,
-        "session": None,
+        **header(name, description, stdin, batch),
         "plain": {"exit": 1, "lines": [], "error": "INVALID_ARGUMENT"},
         "running": {
             "exit": 1,
