@@ -9,6 +9,7 @@ and turns anything unexpected into INTERNAL with the details in the server's log
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -344,35 +345,34 @@ def _wrap(
         async for raw in raw_requests:
             yield decode(raw)
 
+    @contextlib.asynccontextmanager
+    async def handled(context: Any) -> AsyncIterator[None]:
+        """Every call's frame: the token and draining checks before it, an error it raises
+        refused or reported, and its observation ended however it ends."""
+        try:
+            _authenticate(authenticator, context)
+            if is_draining():
+                raise errors.DrainingError()
+            yield
+        except Exception as error:
+            await refuse_or_report(error, context)
+        finally:
+            if observer:
+                observer.end()
+
     def unary(behaviour: Behaviour, streamed_requests: bool) -> Behaviour:
         async def wrapped(raw: Any, context: Any) -> Any:
-            try:
-                _authenticate(authenticator, context)
-                if is_draining():
-                    raise errors.DrainingError()
+            async with handled(context):
                 request = decoded(raw) if streamed_requests else decode(raw)
                 return await behaviour(request, context)
-            except Exception as error:
-                await refuse_or_report(error, context)
-            finally:
-                if observer:
-                    observer.end()
 
         return wrapped
 
     def streaming(behaviour: Behaviour) -> Behaviour:
         async def wrapped(raw: Any, context: Any) -> AsyncIterator[Any]:
-            try:
-                _authenticate(authenticator, context)
-                if is_draining():
-                    raise errors.DrainingError()
+            async with handled(context):
                 async for response in behaviour(decoded(raw), context):
                     yield response
-            except Exception as error:
-                await refuse_or_report(error, context)
-            finally:
-                if observer:
-                    observer.end()
 
         return wrapped
 
