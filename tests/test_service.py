@@ -6,6 +6,7 @@ Each refused request is followed by a check that the session did not change.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import random
 import statistics
@@ -604,3 +605,24 @@ async def test_reflection_can_be_turned_off(make_service: ServiceFactory) -> Non
         with pytest.raises(grpc.RpcError) as error:
             await asyncio.to_thread(database.get_services)
         assert error.value.code() == Code.UNIMPLEMENTED
+
+
+async def test_session_heaps_are_kept_out_of_full_garbage_collections(
+    service: Service,
+) -> None:
+    session_id = await new_session(service, *[float(i) for i in range(1000)])
+    finder = service.server.store._sessions["", session_id].finder
+    heaps = (finder._lower, finder._upper)
+    try:
+        for _ in range(300):  # the server freezes new sessions within about a second
+            tracked = {id(o) for o in gc.get_objects()}
+            if not tracked & {id(h) for h in heaps}:
+                break
+            await asyncio.sleep(0.01)
+        assert not tracked & {id(h) for h in heaps}, "a full collection would walk the heaps"
+        await add(service, session_id, [float(i) for i in range(100_000)])
+        assert not {id(o) for o in gc.get_objects()} & {id(h) for h in heaps}
+        everything = [float(i) for i in range(1000)] + [float(i) for i in range(100_000)]
+        assert await state(service, session_id) == (101_000, statistics.median(everything))
+    finally:
+        gc.unfreeze()

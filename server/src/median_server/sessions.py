@@ -109,6 +109,7 @@ class SessionStore:
         self._reserved_total = 0
         self._token_key = secrets.token_bytes(32)
         self.expired_count = 0  # sessions removed for idleness since the start, for metrics
+        self.created_count = 0  # sessions made (or read back) since the start
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -143,6 +144,7 @@ class SessionStore:
         if self._journal is not None:
             self._journal.create(tenant, session_id, touched_at)  # refuses if it cannot write
         self._sessions[tenant, session_id] = _Session(tenant, session_id, touched_at)
+        self.created_count += 1
         return session_id
 
     async def create_session(self, session_id: str | None, tenant: str = "") -> str:
@@ -179,6 +181,7 @@ class SessionStore:
             session.reserved = count
             session.snapshot = Snapshot(stored.session_id, count, session.finder.median())
             self._sessions[stored.tenant, stored.session_id] = session
+            self.created_count += 1
             self._reserved_total += count
         return len(self._sessions), self._reserved_total
 
