@@ -280,6 +280,7 @@ class ServiceInterceptor(_ServerInterceptor):
         self._is_draining = is_draining
         self._metrics = metrics
         self._authenticator = authenticator  # set: MedianService calls need a bearer token
+        self._wrapped: dict[str, Handler] = {}  # by method: built on its first call
 
     async def intercept_service(
         self,
@@ -296,9 +297,12 @@ class ServiceInterceptor(_ServerInterceptor):
         if log.isEnabledFor(logging.DEBUG):
             metadata = dict(handler_call_details.invocation_metadata or ())
             log.debug("call %s %s=%s", method, ROUTING_HEADER, metadata.get(ROUTING_HEADER, "-"))
-        return _wrap(
-            handler, self._is_draining, method, self._metrics, authenticator=self._authenticator
-        )
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            wrapped = self._wrapped[method] = _wrap(
+                handler, self._is_draining, method, self._metrics, authenticator=self._authenticator
+            )
+        return wrapped
 
 
 def _wrap(
@@ -309,9 +313,37 @@ def _wrap(
     *,
     authenticator: Authenticator | None = None,
 ) -> Handler:
-    observer = _CallObserver(metrics, method) if metrics else None
+    """Wraps one method's handler; built once per method, so per-call state lives in each
+    call's `_CallObserver`."""
+    # Requests reach the wrapper as bytes and are parsed here, so that a malformed message is
+    # refused with INVALID_ARGUMENT like any other bad request (gRPC itself answers UNKNOWN).
+    message = getattr(getattr(handler.request_deserializer, "__self__", None), "DESCRIPTOR", None)
+    parse: Callable[[bytes], Any] = handler.request_deserializer or (lambda raw: raw)
 
-    async def refuse_or_report(error: Exception, context: Any) -> None:
+    def decode(raw: bytes, observer: _CallObserver | None) -> Any:
+        if observer:
+            observer.received_bytes += len(raw)
+        try:
+            request = parse(raw)
+        except DecodeError as error:
+            name = message.full_name if message else "request"
+            raise errors.InvalidArgumentError(
+                f"the request is not a valid {name} message ({error}); check that the client's "
+                "stubs were generated from median/v1/median.proto"
+            ) from None
+        if observer:
+            observer.last_request = request
+        return request
+
+    async def decoded(
+        raw_requests: AsyncIterator[bytes], observer: _CallObserver | None
+    ) -> AsyncIterator[Any]:
+        async for raw in raw_requests:
+            yield decode(raw, observer)
+
+    async def refuse_or_report(
+        error: Exception, context: Any, observer: _CallObserver | None
+    ) -> None:
         code = _code_name(error, context)
         if observer:
             observer.refused(error, code)
@@ -324,29 +356,8 @@ def _wrap(
         log.error("unexpected error in %s", method, exc_info=error, extra=_fields(method, code))
         await context.abort_with_status(_INTERNAL)
 
-    # Requests reach the wrapper as bytes and are parsed here, so that a malformed message is
-    # refused with INVALID_ARGUMENT like any other bad request (gRPC itself answers UNKNOWN).
-    message = getattr(getattr(handler.request_deserializer, "__self__", None), "DESCRIPTOR", None)
-    parse: Callable[[bytes], Any] = handler.request_deserializer or (lambda raw: raw)
-    if observer:
-        parse = observer.counting(parse)
-
-    def decode(raw: bytes) -> Any:
-        try:
-            return parse(raw)
-        except DecodeError as error:
-            name = message.full_name if message else "request"
-            raise errors.InvalidArgumentError(
-                f"the request is not a valid {name} message ({error}); check that the client's "
-                "stubs were generated from median/v1/median.proto"
-            ) from None
-
-    async def decoded(raw_requests: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-        async for raw in raw_requests:
-            yield decode(raw)
-
     @contextlib.asynccontextmanager
-    async def handled(context: Any) -> AsyncIterator[None]:
+    async def handled(context: Any, observer: _CallObserver | None) -> AsyncIterator[None]:
         """Every call's frame: the token and draining checks before it, an error it raises
         refused or reported, and its observation ended however it ends."""
         try:
@@ -355,23 +366,25 @@ def _wrap(
                 raise errors.DrainingError()
             yield
         except Exception as error:
-            await refuse_or_report(error, context)
+            await refuse_or_report(error, context, observer)
         finally:
             if observer:
                 observer.end()
 
     def unary(behaviour: Behaviour, streamed_requests: bool) -> Behaviour:
         async def wrapped(raw: Any, context: Any) -> Any:
-            async with handled(context):
-                request = decoded(raw) if streamed_requests else decode(raw)
+            observer = _CallObserver(metrics, method) if metrics else None
+            async with handled(context, observer):
+                request = decoded(raw, observer) if streamed_requests else decode(raw, observer)
                 return await behaviour(request, context)
 
         return wrapped
 
     def streaming(behaviour: Behaviour) -> Behaviour:
         async def wrapped(raw: Any, context: Any) -> AsyncIterator[Any]:
-            async with handled(context):
-                async for response in behaviour(decoded(raw), context):
+            observer = _CallObserver(metrics, method) if metrics else None
+            async with handled(context, observer):
+                async for response in behaviour(decoded(raw, observer), context):
                     yield response
 
         return wrapped
@@ -433,27 +446,19 @@ class _CallObserver:
     applied (the last one decoded) is the one whose numbers were refused.
     """
 
-    __slots__ = ("_code", "_last_request", "_method", "_metrics", "_received_bytes", "_started")
+    __slots__ = ("_code", "_method", "_metrics", "_started", "last_request", "received_bytes")
 
     def __init__(self, metrics: Metrics, method: str) -> None:
         self._metrics = metrics
         self._method = method.rsplit("/", 1)[-1]
         self._code = "OK"  # until a refusal says otherwise; a cancelled call says CANCELLED
-        self._received_bytes = 0
-        self._last_request: Any = None
+        self.received_bytes = 0  # of the request messages, as received
+        self.last_request: Any = None  # the request being applied, once parsed
         self._started = time.perf_counter()
-
-    def counting(self, deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
-        def counted(data: bytes) -> Any:
-            self._received_bytes += len(data)
-            self._last_request = deserialize(data)
-            return self._last_request
-
-        return counted
 
     def refused(self, error: Exception, code: str) -> None:
         self._code = code
-        numbers = getattr(self._last_request, "numbers", None)
+        numbers = getattr(self.last_request, "numbers", None)
         if numbers:
             reason = _REFUSAL_REASONS.get(type(error), code.lower())
             self._metrics.observe_refused_numbers(reason, len(numbers))
@@ -463,7 +468,7 @@ class _CallObserver:
         if code == "OK" and _current_task_cancelled():
             code = "CANCELLED"
         seconds = time.perf_counter() - self._started
-        self._metrics.observe_call(self._method, code, seconds, self._received_bytes)
+        self._metrics.observe_call(self._method, code, seconds, self.received_bytes)
 
 
 def _current_task_cancelled() -> bool:
