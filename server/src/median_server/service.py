@@ -160,25 +160,9 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
             check_request_id(request.request_id)
             numbers = list(request.numbers)
             check_finite(numbers, added_before)
-            outcome = await self._add(bound, numbers, request.request_id, tenant)
+            outcome = await self._store.add(bound, numbers, request.request_id, tenant)
             added_before += outcome.added_count
             yield outcome
-
-    async def _add(
-        self, session_id: str, numbers: list[float], request_id: str, tenant: str
-    ) -> AddOutcome:
-        # A request larger than one slice suspends between slices; shielding it means a
-        # client that cancels then still gets the accepted request applied whole.
-        if len(numbers) <= self._store.apply_slice:
-            return await self._store.add(session_id, numbers, request_id, tenant)
-        task = asyncio.ensure_future(self._store.add(session_id, numbers, request_id, tenant))
-        task.add_done_callback(_retrieve_exception)
-        return await asyncio.shield(task)
-
-
-def _retrieve_exception(task: asyncio.Future[AddOutcome]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 def _median_field(snapshot: Snapshot) -> dict[str, float]:

@@ -226,35 +226,20 @@ class SessionStore:
         """Applies one request whole, or refuses it and changes nothing.
 
         The numbers must already be checked finite. A request whose id the session has applied
-        before is answered with the current state and not applied again. Cancelling the caller
-        while a large request is applied does not stop it half way: the caller should shield
-        this coroutine (with a journal, it shields itself).
+        before is answered with the current state and not applied again. A request whose work
+        suspends (a commit to the journal, or the slices of a large request) runs to its end
+        even if the caller is cancelled: a client that cancels keeps what was accepted, whole.
         """
         session = self._find(session_id, tenant)
-        # With no numbers a request changes nothing worth a commit: a retry after a crash adds
-        # nothing either, and its touch is written like a read's.
-        if self._journal is not None and numbers:
-            return await _shielded(self._add_durably(session, numbers, request_id, self._journal))
-        async with session.lock:
-            if session.deleted:
-                raise SessionNotFoundError(session_id)
-            if request_id and request_id in session.applied_request_ids:
-                session.applied_request_ids.move_to_end(request_id)
-                return AddOutcome(0, self._touch(session).snapshot)
-            self._reserve(session, len(numbers))
-            step = self.apply_slice
-            for start in range(0, len(numbers), step):
-                if start:
-                    await asyncio.sleep(0)
-                session.finder.add_many(numbers[start : start + step])
-            session.remember(request_id)
-            session.snapshot = Snapshot(session_id, len(session.finder), session.finder.median())
-            return AddOutcome(len(numbers), self._touch(session).snapshot)
+        applying = self._apply(session, numbers, request_id)
+        if len(numbers) > self.apply_slice or (self._journal is not None and numbers):
+            return await _shielded(applying)
+        return await applying
 
-    async def _add_durably(
-        self, session: _Session, numbers: Sequence[float], request_id: str, journal: Journal
+    async def _apply(
+        self, session: _Session, numbers: Sequence[float], request_id: str
     ) -> AddOutcome:
-        """`add` with a journal: reserve, commit, then apply and publish."""
+        """`add` under the session's lock: reserve, commit (with a journal), apply, publish."""
         async with session.lock:
             if session.deleted:
                 raise SessionNotFoundError(session.session_id)
@@ -263,15 +248,19 @@ class SessionStore:
                 return AddOutcome(0, self._touch(session).snapshot)
             count = len(numbers)
             self._reserve(session, count)
-            touched_at = self._clock()
-            try:
-                await journal.append(
-                    session.tenant, session.session_id, numbers, request_id, touched_at
-                )
-            except BaseException:
-                session.reserved -= count
-                self._reserved_total -= count
-                raise
+            # With no numbers a request changes nothing worth a commit: a retry after a crash
+            # adds nothing either, and its touch is written like a read's.
+            journal = self._journal if count else None
+            if journal is not None:
+                touched_at = self._clock()
+                try:
+                    await journal.append(
+                        session.tenant, session.session_id, numbers, request_id, touched_at
+                    )
+                except BaseException:
+                    session.reserved -= count
+                    self._reserved_total -= count
+                    raise
             step = self.apply_slice
             for start in range(0, count, step):
                 if start:
@@ -281,7 +270,10 @@ class SessionStore:
             session.snapshot = Snapshot(
                 session.session_id, len(session.finder), session.finder.median()
             )
-            session.touched_at = touched_at  # the journal has this touch already
+            if journal is not None:
+                session.touched_at = touched_at  # the journal has this touch already
+            else:
+                self._touch(session)
             return AddOutcome(count, session.snapshot)
 
     async def _delete_durably(self, session: _Session, journal: Journal) -> None:
