@@ -51,7 +51,7 @@ class MedianServer:
     store: SessionStore
     health: Any  # a grpc_health.v1.health.aio.HealthServicer
     config: Config
-    draining: bool = False
+    draining: asyncio.Event  # shared with the interceptor: once set, new calls are refused
     metrics: Metrics | None = None  # with --metrics-port only
     auth: Authenticator | None = None  # with --auth-tokens only
     journal: Journal | None = None  # with --data-dir only
@@ -61,7 +61,7 @@ class MedianServer:
         """Turns health NOT_SERVING, refuses new calls, and waits for calls in flight."""
         grace = self.config.grace if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        self.draining = True
+        self.draining.set()
         log.info("draining: health is NOT_SERVING; calls in flight have %ss to finish", grace)
         self._stop_background()
         await self.grpc_server.stop(grace)
@@ -72,7 +72,7 @@ class MedianServer:
 
     async def stop_now(self) -> None:
         """Ends every call at once."""
-        self.draining = True
+        self.draining.set()
         self._stop_background()
         await self.grpc_server.stop(None)
         await self._stop_metrics()
@@ -112,12 +112,12 @@ async def start_server(config: Config, clock: Callable[[], float] | None = None)
     store = SessionStore(config.limits, clock, journal=journal)
     if journal:
         await _restore_sessions(store, journal)
-    state: dict[str, MedianServer] = {}
+    draining = asyncio.Event()
     metrics = Metrics(store) if config.metrics_port is not None else None
     if journal and metrics:
         journal.on_commit = metrics.observe_commit
     interceptor = ServiceInterceptor(
-        lambda: state["server"].draining, metrics, authenticator=authenticator
+        draining.is_set, metrics, authenticator=authenticator
     )
     grpc_server = grpc.aio.server(
         interceptors=[interceptor],
@@ -162,9 +162,9 @@ async def start_server(config: Config, clock: Callable[[], float] | None = None)
         metrics=metrics,
         auth=authenticator,
         journal=journal,
+        draining=draining,
     )
     log_security(config, authenticator, tls)
-    state["server"] = server
     if config.session_ttl:
         server._background.append(
             asyncio.create_task(_expire_idle_sessions(store, config.session_ttl))
