@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 ROUTING_HEADER = "median-session-id"
 ERROR_DOMAIN = "median.v1"
 SERVICE_NAME = median_pb2.DESCRIPTOR.services_by_name["MedianService"].full_name
+_METHOD_PREFIX = f"/{SERVICE_NAME}/"
 
 _STATUS_CODES: dict[type[errors.MedianServiceError], grpc.StatusCode] = {
     errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -273,7 +274,7 @@ class ServiceInterceptor(_ServerInterceptor):
     ) -> Handler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or not method.startswith(f"/{SERVICE_NAME}/"):
+        if handler is None or not method.startswith(_METHOD_PREFIX):
             # Health and reflection stay answerable while draining, and need no token: they
             # hold no tenant's data (reflection serves the public schema only), and tools that
             # check health find its schema by reflection.
