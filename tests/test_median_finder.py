@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from fractions import Fraction
 
@@ -22,18 +23,46 @@ def reference_median(numbers: list[float]) -> float | None:
     return float((Fraction(ordered[middle - 1]) + Fraction(ordered[middle])) / 2)
 
 
+def heap_ordered(heap: list[float]) -> bool:
+    return all(heap[(i - 1) // 2] <= heap[i] for i in range(1, len(heap)))
+
+
+def pending(finder: MedianFinder) -> tuple[list[float], list[float]]:
+    """The numbers waiting in the reserve, below the window and above it."""
+    chunks = [*finder._chunks, (tuple(finder._open), finder._bottom, finder._top, False)]
+    below: list[float] = []
+    above: list[float] = []
+    for numbers, low, high, _whole in chunks:
+        below += [x for x in numbers if x < low]
+        above += [x for x in numbers if x > high]
+    return below, above
+
+
 def assert_invariants(finder: MedianFinder, numbers: list[float]) -> None:
     lower = [-x for x in finder._lower]
     upper = list(finder._upper)
-    assert len(lower) - len(upper) in (0, 1), "halves differ in size by at most one"
-    if lower and upper:
-        assert max(lower) <= min(upper), "every lower number is <= every upper number"
-    assert sorted(lower + upper) == sorted(numbers), "nothing lost, nothing counted twice"
+    below, above = pending(finder)
+    assert heap_ordered(finder._lower)
+    assert heap_ordered(finder._upper)
+    assert (len(below), len(above)) == (finder._below, finder._above), "pending counts are exact"
+    lower_half, upper_half = lower + below, upper + above
+    assert len(lower_half) - len(upper_half) in (0, 1), "halves differ in size by at most one"
+    assert sorted(lower_half + upper_half) == sorted(numbers), "nothing lost, nothing twice"
     assert len(finder) == len(numbers)
+    if lower_half and upper_half:
+        assert max(lower_half) <= min(upper_half), "every lower number is <= every upper one"
+    assert bool(lower) == bool(lower_half), "the lower half's top is at hand"
+    assert bool(upper) == bool(upper_half), "the upper half's top is at hand"
     if lower:
-        assert -finder._lower[0] == max(lower), "the lower heap's top is its largest number"
+        assert -finder._lower[0] == max(lower_half), "the lower heap's top is its largest number"
+        assert all(x < finder._bottom for x in below)
+        assert finder._bottom <= min(lower)
     if upper:
-        assert finder._upper[0] == min(upper), "the upper heap's top is its smallest number"
+        assert finder._upper[0] == min(upper_half), "the upper heap's top is its smallest number"
+        assert all(x > finder._top for x in above)
+        assert finder._top >= max(upper)
+    assert (finder._bottom == -math.inf) == (not below), "an edge is set only with numbers past it"
+    assert (finder._top == math.inf) == (not above)
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -42,14 +71,15 @@ extremes = st.sampled_from([LARGEST, -LARGEST, 5e-324, -5e-324, LARGEST / 2, 1.0
 number = st.one_of(finite, few_values, extremes)
 batch = st.lists(number, max_size=300)
 arrangement = st.sampled_from(["as given", "ascending", "descending"])
+window = st.sampled_from([1, 2, 3, 8, 64])  # tiny windows: every spill and refill path runs
 
 
-@settings(max_examples=300, deadline=None)
-@given(batches=st.lists(st.tuples(batch, arrangement), max_size=12))
+@settings(max_examples=400, deadline=None)
+@given(batches=st.lists(st.tuples(batch, arrangement), max_size=12), min_window=window)
 def test_batches_give_the_reference_median_and_keep_the_invariants(
-    batches: list[tuple[list[float], str]],
+    batches: list[tuple[list[float], str]], min_window: int
 ) -> None:
-    finder = MedianFinder()
+    finder = MedianFinder(min_window)
     seen: list[float] = []
     for numbers, order in batches:
         if order != "as given":
@@ -60,14 +90,39 @@ def test_batches_give_the_reference_median_and_keep_the_invariants(
         assert finder.median() == reference_median(seen)
 
 
-@settings(max_examples=100, deadline=None)
-@given(numbers=st.lists(number, max_size=200))
-def test_one_number_at_a_time_matches_the_reference_after_each(numbers: list[float]) -> None:
-    finder = MedianFinder()
+@settings(max_examples=150, deadline=None)
+@given(numbers=st.lists(number, max_size=200), min_window=window)
+def test_one_number_at_a_time_matches_the_reference_after_each(
+    numbers: list[float], min_window: int
+) -> None:
+    finder = MedianFinder(min_window)
     for i, x in enumerate(numbers):
         finder.add(x)
         assert finder.median() == reference_median(numbers[: i + 1])
     assert_invariants(finder, numbers)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.booleans(), batch, arrangement), max_size=15),
+    min_window=window,
+)
+def test_single_numbers_and_batches_mixed_keep_the_invariants(
+    steps: list[tuple[bool, list[float], str]], min_window: int
+) -> None:
+    finder = MedianFinder(min_window)
+    seen: list[float] = []
+    for one_at_a_time, numbers, order in steps:
+        if order != "as given":
+            numbers = sorted(numbers, reverse=order == "descending")
+        if one_at_a_time:
+            for x in numbers:
+                finder.add(x)
+        else:
+            finder.add_many(numbers)
+        seen.extend(numbers)
+        assert_invariants(finder, seen)
+        assert finder.median() == reference_median(seen)
 
 
 @settings(max_examples=200)
@@ -108,3 +163,38 @@ def test_ascending_then_descending_large_batches() -> None:
         finder.add_many(ascending[start : start + 1000])
     assert_invariants(finder, first + second + ascending)
     assert finder.median() == reference_median(first + second + ascending) == 15_000.5
+
+
+def test_a_median_that_drifts_far_from_the_window_refills_it_from_the_reserve() -> None:
+    finder = MedianFinder(min_window=16)
+    seen: list[float] = []
+    for step in range(60):  # the median climbs past the window, then falls back below it
+        level = step if step < 30 else 60 - step
+        numbers = [level * 100.0 + (i * 37 % 101) for i in range(200)]
+        finder.add_many(numbers)
+        seen.extend(numbers)
+        assert finder.median() == reference_median(seen)
+    assert_invariants(finder, seen)
+    assert finder._below, "the reserve holds numbers below the window"
+    assert finder._above, "and above it"
+
+
+def test_one_repeated_number_many_times() -> None:
+    finder = MedianFinder(min_window=4)
+    for _ in range(50):
+        finder.add_many([2.5] * 100)
+    finder.add_many([1.0] * 10 + [3.0] * 9)
+    assert finder.median() == 2.5
+    assert_invariants(finder, [2.5] * 5000 + [1.0] * 10 + [3.0] * 9)
+
+
+def test_a_long_stream_seals_its_open_chunk_and_stays_exact() -> None:
+    numbers = [(i * 7919 % 100_003) / 7.0 for i in range(150_000)]  # every residue, shuffled
+    finder = MedianFinder(min_window=64)
+    for start in range(0, len(numbers), 1000):
+        finder.add_many(numbers[start : start + 1000])
+        finder.add(numbers[start])
+    seen = numbers + numbers[::1000]
+    assert finder.median() == reference_median(seen)
+    assert_invariants(finder, seen)
+    assert len(finder._chunks) >= 2, "the open chunk was sealed on the way"
