@@ -116,9 +116,7 @@ async def start_server(config: Config, clock: Callable[[], float] | None = None)
     metrics = Metrics(store) if config.metrics_port is not None else None
     if journal and metrics:
         journal.on_commit = metrics.observe_commit
-    interceptor = ServiceInterceptor(
-        draining.is_set, metrics, authenticator=authenticator
-    )
+    interceptor = ServiceInterceptor(draining.is_set, metrics, authenticator=authenticator)
     grpc_server = grpc.aio.server(
         interceptors=[interceptor],
         options=[
