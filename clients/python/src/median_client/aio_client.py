@@ -11,9 +11,8 @@ from median.v1 import median_pb2, median_pb2_grpc
 
 from median_client.batching import (
     DEFAULT_BATCH_SIZE,
-    aadd_requests,
     abatched,
-    arunning_requests,
+    astream_requests,
     check_batch_size,
 )
 from median_client.client import DEFAULT_PAGE_SIZE, DEFAULT_STREAM_TIMEOUT, DEFAULT_TIMEOUT
@@ -114,7 +113,12 @@ class AsyncMedianClient:
         `<prefix>-<i>` with `request_id_prefix`, the session's new state as the answer.
         """
         check_batch_size(batch_size)
-        requests = aadd_requests(session_id, abatched(numbers, batch_size), request_id_prefix)
+        requests = astream_requests(
+            median_pb2.AddNumbersRequest,
+            session_id,
+            abatched(numbers, batch_size),
+            request_id_prefix,
+        )
         with raising_median_error():
             response = await self._stub.AddNumbers(
                 requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
@@ -132,7 +136,9 @@ class AsyncMedianClient:
 
         Leaving the loop early cancels the stream (what the server had applied stays applied).
         """
-        requests = arunning_requests(session_id, batches, request_id_prefix)
+        requests = astream_requests(
+            median_pb2.RunningMedianRequest, session_id, batches, request_id_prefix
+        )
         call = self._stub.RunningMedian(
             requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
         )

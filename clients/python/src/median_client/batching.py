@@ -66,43 +66,32 @@ def request_id(prefix: str | None, index: int) -> str:
     return "" if prefix is None else f"{prefix}-{index}"
 
 
-def add_requests(
-    session_id: str, batches: Iterable[Sequence[float]], request_id_prefix: str | None
-) -> Iterator[median_pb2.AddNumbersRequest]:
+Request = TypeVar("Request", median_pb2.AddNumbersRequest, median_pb2.RunningMedianRequest)
+
+
+def stream_requests(
+    message: type[Request],
+    session_id: str,
+    batches: Iterable[Sequence[float]],
+    request_id_prefix: str | None,
+) -> Iterator[Request]:
+    """One request message per batch, numbered for request ids (AddNumbers or RunningMedian)."""
     for index, batch in enumerate(batches):
-        yield median_pb2.AddNumbersRequest(
+        yield message(
             session_id=session_id, numbers=batch, request_id=request_id(request_id_prefix, index)
         )
 
 
-async def aadd_requests(
-    session_id: str, batches: AsyncIterable[Sequence[float]], request_id_prefix: str | None
-) -> AsyncIterator[median_pb2.AddNumbersRequest]:
-    index = 0
-    async for batch in batches:
-        yield median_pb2.AddNumbersRequest(
-            session_id=session_id, numbers=batch, request_id=request_id(request_id_prefix, index)
-        )
-        index += 1
-
-
-def running_requests(
-    session_id: str, batches: Iterable[Sequence[float]], request_id_prefix: str | None
-) -> Iterator[median_pb2.RunningMedianRequest]:
-    for index, batch in enumerate(batches):
-        yield median_pb2.RunningMedianRequest(
-            session_id=session_id, numbers=batch, request_id=request_id(request_id_prefix, index)
-        )
-
-
-async def arunning_requests(
+async def astream_requests(
+    message: type[Request],
     session_id: str,
     batches: Iterable[Sequence[float]] | AsyncIterable[Sequence[float]],
     request_id_prefix: str | None,
-) -> AsyncIterator[median_pb2.RunningMedianRequest]:
+) -> AsyncIterator[Request]:
+    """`stream_requests` for batches that may come from an async iterable."""
     index = 0
     async for batch in as_async_iterable(batches):
-        yield median_pb2.RunningMedianRequest(
+        yield message(
             session_id=session_id, numbers=batch, request_id=request_id(request_id_prefix, index)
         )
         index += 1

@@ -11,10 +11,9 @@ from median.v1 import median_pb2, median_pb2_grpc
 
 from median_client.batching import (
     DEFAULT_BATCH_SIZE,
-    add_requests,
     batched,
     check_batch_size,
-    running_requests,
+    stream_requests,
 )
 from median_client.errors import raising_median_error
 from median_client.results import AddResult, MedianResult, RunningResult, SessionSummary
@@ -130,7 +129,12 @@ class MedianClient:
         stream with `MedianError`; the requests before it stay applied.
         """
         check_batch_size(batch_size)
-        requests = add_requests(session_id, batched(numbers, batch_size), request_id_prefix)
+        requests = stream_requests(
+            median_pb2.AddNumbersRequest,
+            session_id,
+            batched(numbers, batch_size),
+            request_id_prefix,
+        )
         with raising_median_error():
             response = self._stub.AddNumbers(
                 requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
@@ -149,7 +153,9 @@ class MedianClient:
         The stream starts at the first `next()`; leaving the loop early cancels it (what the
         server had applied stays applied).
         """
-        requests = running_requests(session_id, batches, request_id_prefix)
+        requests = stream_requests(
+            median_pb2.RunningMedianRequest, session_id, batches, request_id_prefix
+        )
         responses = self._stub.RunningMedian(
             requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
         )
