@@ -245,11 +245,12 @@ class MedianFinder:
     def _gather(self, upper: bool) -> list[float]:
         """Takes every pending number of one side out of the reserve, in no particular order.
 
-        Chunks wholly of the other side stay as they are; the other side's part of a mixed chunk
-        is filed again as a chunk of its own.
+        Chunks wholly of the other side stay as they are; the other side's parts of the mixed
+        chunks are filed again together, as one chunk of that side.
         """
         self._seal()
         gathered: list[float] = []
+        others: list[float] = []
         kept: list[_Chunk] = []
         for chunk in self._chunks:
             numbers, low, high, whole = chunk
@@ -265,11 +266,13 @@ class MedianFinder:
                 above = [x for x in numbers if x > high] if high != _INF else []
                 below = [x for x in numbers if x < low] if low != -_INF else []
             gathered += above if upper else below
-            other = below if upper else above
-            if other:
-                kept.append(
-                    _chunk(other, low, _INF, True) if upper else _chunk(other, -_INF, high, True)
-                )
+            others += below if upper else above
+        if others:  # all pending, so all past the current window's edge on their side
+            kept.append(
+                _chunk(others, self._bottom, _INF, whole=True)
+                if upper
+                else _chunk(others, -_INF, self._top, whole=True)
+            )
         self._chunks[:] = kept
         return gathered
 
