@@ -47,20 +47,34 @@ class ClassicMedianFinder:
         return (-self._small[0] + self._large[0]) / 2
 
 
-class ClassicServicer(median_pb2_grpc.MedianServiceServicer):
-    """median.v1 on ClassicMedianFinder: every number of every request goes through add_num."""
+class _NamingServicer(median_pb2_grpc.MedianServiceServicer):
+    """A baseline servicer's session ids: the requested one, or `<prefix>-<n>`."""
+
+    prefix = "session"
 
     def __init__(self) -> None:
-        self._sessions: dict[str, ClassicMedianFinder] = {}
         self._next_id = 0
+
+    def _session_id(self, requested: str) -> str:
+        if requested:
+            return requested
+        self._next_id += 1
+        return f"{self.prefix}-{self._next_id}"
+
+
+class ClassicServicer(_NamingServicer):
+    """median.v1 on ClassicMedianFinder: every number of every request goes through add_num."""
+
+    prefix = "classic"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sessions: dict[str, ClassicMedianFinder] = {}
 
     async def CreateSession(  # noqa: N802 - the proto names the RPCs
         self, request: median_pb2.CreateSessionRequest, context: Context
     ) -> median_pb2.CreateSessionResponse:
-        session_id = request.session_id
-        if not session_id:
-            self._next_id += 1
-            session_id = f"classic-{self._next_id}"
+        session_id = self._session_id(request.session_id)
         self._sessions[session_id] = ClassicMedianFinder()
         return median_pb2.CreateSessionResponse(session_id=session_id)
 
@@ -139,23 +153,22 @@ class ClassicServicer(median_pb2_grpc.MedianServiceServicer):
         return finder
 
 
-class CountingServicer(median_pb2_grpc.MedianServiceServicer):
+class CountingServicer(_NamingServicer):
     """The transport floor: counts the numbers of each session and answers; no median work.
 
     `GetMedian` here is the empty unary call: it looks nothing up and answers at once.
     """
 
+    prefix = "floor"
+
     def __init__(self) -> None:
+        super().__init__()
         self._counts: dict[str, int] = {}
-        self._next_id = 0
 
     async def CreateSession(  # noqa: N802 - the proto names the RPCs
         self, request: median_pb2.CreateSessionRequest, context: Context
     ) -> median_pb2.CreateSessionResponse:
-        session_id = request.session_id
-        if not session_id:
-            self._next_id += 1
-            session_id = f"floor-{self._next_id}"
+        session_id = self._session_id(request.session_id)
         self._counts[session_id] = 0
         return median_pb2.CreateSessionResponse(session_id=session_id)
 
