@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,13 +250,20 @@ class Process:
         raise RuntimeError(f"{self.name} did not start:\n" + "\n".join(self.log[-20:]))
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Signals the process unless it has exited, waits for it (killing it after
+        `timeout` seconds), and closes its pipe; returns its exit status."""
         if self.popen.poll() is None:
             self.popen.send_signal(signum)
         try:
-            return self.popen.wait(timeout=timeout)
+            status = self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.popen.kill()
-            return self.popen.wait(timeout=10)
+            status = self.popen.wait(timeout=10)
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        if self.popen.stderr is not None:
+            self.popen.stderr.close()
+        return status
 
 
 def envoy_binary() -> str:
@@ -304,19 +311,100 @@ def _wait_for_port(process: Process, host: str, port: int, timeout: float) -> No
     raise RuntimeError(f"{process.name} is not listening on {host}:{port}")
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that nothing listens on now (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def start_shard(
-    addresses: Sequence[str], shard: int, data_dir: str | None, extra: Sequence[str] = ()
+    addresses: Sequence[str],
+    shard: int,
+    data_dir: str | None,
+    extra: Sequence[str] = (),
+    echo: bool = False,
 ) -> Process:
     """Starts shard `shard` (from 1) of `addresses`; returns once it listens."""
     server = Path(sys.executable).with_name("median-server")
     command = [str(server), *shard_flags(addresses, shard, data_dir), *extra]
-    process = Process.start(f"shard-{shard}", command, echo=True)
+    process = Process.start(f"shard-{shard}", command, echo=echo)
     process.wait_for_log(LISTENING, timeout=60)
     return process
 
 
+@dataclass
+class LocalCluster:
+    """Shards and Envoy on this machine: for `serve`, the tests and the benchmarks.
+
+    `ports[0]` is Envoy's, `ports[1:]` the shards'; with `data_dir`, shard N keeps its sessions
+    in `data_dir/shard-N`. `folder` holds Envoy's config and admin address.
+    """
+
+    ports: Sequence[int]
+    folder: Path
+    host: str = "127.0.0.1"
+    data_dir: str | None = None
+    server_flags: Sequence[str] = ()
+    settings: ProxySettings = ProxySettings()
+    echo: bool = False
+    shards: dict[int, Process] = field(default_factory=dict)
+    envoy: Process | None = None
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every shard's HOST:PORT, in order (shard N is at index N-1)."""
+        return [f"127.0.0.1:{port}" for port in self.ports[1:]]
+
+    @property
+    def target(self) -> str:
+        """Envoy's address, for clients."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"{host}:{self.ports[0]}"
+
+    @property
+    def admin_url(self) -> str:
+        """Envoy's admin interface (stats, clusters, health flags)."""
+        return "http://" + (self.folder / "envoy.admin").read_text().strip()
+
+    def start(self) -> LocalCluster:
+        for shard in range(1, len(self.ports)):
+            self.start_shard(shard)
+        config = envoy_config(
+            [("127.0.0.1", port) for port in self.ports[1:]],
+            (self.host, self.ports[0]),
+            ("127.0.0.1", 0),
+            self.settings,
+        )
+        config_file = self.folder / "envoy.yaml"
+        config_file.write_text(render(config))
+        self.envoy = start_envoy(config_file, echo=self.echo)
+        return self
+
+    def start_shard(self, shard: int) -> Process:
+        """Starts (or restarts, on the same port and data folder) shard `shard`, from 1."""
+        if shard in self.shards:
+            self.shards[shard].stop()
+        process = start_shard(self.addresses, shard, self.data_dir, self.server_flags, self.echo)
+        self.shards[shard] = process
+        return process
+
+    def stop(self) -> None:
+        """Drains the shards in parallel (each takes its --grace), then stops Envoy."""
+        running = [p for p in self.shards.values() if p.popen.poll() is None]
+        for process in running:
+            process.popen.send_signal(signal.SIGTERM)
+        for process in running:
+            process.stop(timeout=120)
+        if self.envoy is not None:
+            self.envoy.stop()
+
+    def processes(self) -> list[Process]:
+        return [*self.shards.values(), *([self.envoy] if self.envoy else [])]
+
+
 @contextlib.contextmanager
-def _signals_stop(stop: threading.Event, started: list[Process]) -> Iterator[None]:
+def _signals_stop(stop: threading.Event, processes: Callable[[], list[Process]]) -> Iterator[None]:
     """SIGTERM or SIGINT sets `stop`; a second one stops every process at once."""
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -324,7 +412,7 @@ def _signals_stop(stop: threading.Event, started: list[Process]) -> Iterator[Non
             stop.set()
             return
         print("second signal: stopping at once", file=sys.stderr, flush=True)
-        for process in started:
+        for process in processes():
             if process.popen.poll() is None:
                 process.popen.send_signal(signal.SIGTERM)  # a shard's second: it stops at once
 
@@ -340,63 +428,43 @@ def serve(
     shards: int, host: str, port: int, data_dir: str | None, server_flags: Sequence[str]
 ) -> int:
     """Runs the shards and Envoy until SIGTERM or SIGINT; returns the exit status."""
-    addresses = [f"127.0.0.1:{p}" for p in shard_ports(port, shards)]
     # Envoy's buffers follow the shards' message size limit, given as a flag or MEDIAN_*.
     max_message_bytes = _flag_value(server_flags, "--max-message-bytes") or os.environ.get(
         "MEDIAN_MAX_MESSAGE_BYTES"
     )
     settings = ProxySettings(max_message_bytes=int(max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES))
     stop = threading.Event()
-    started: list[Process] = []
-    envoy: Process | None = None
-    with (
-        tempfile.TemporaryDirectory(prefix="median-envoy-") as folder,
-        _signals_stop(stop, started),
-    ):
-        try:
-            # extend() keeps the shards started before one that fails, so that they are stopped
-            started.extend(
-                start_shard(addresses, shard, data_dir, server_flags)
-                for shard in range(1, shards + 1)
-            )
-            config_file = Path(folder) / "envoy.yaml"
-            config = envoy_config(
-                [("127.0.0.1", p) for p in shard_ports(port, shards)],
-                (host, port),
-                ("127.0.0.1", 0),
-                settings,
-            )
-            config_file.write_text(render(config))
-            envoy = start_envoy(config_file, echo=True)
-            started.append(envoy)
-            admin = (config_file.with_suffix(".admin")).read_text().strip()
-            print(
-                f"median cluster listening on {host}:{port} (Envoy, admin http://{admin}), "
-                f"{shards} shards: {', '.join(addresses)}; Ctrl-C drains and stops them all",
-                file=sys.stderr,
-                flush=True,
-            )
-            while not stop.wait(0.5):
-                if envoy.popen.poll() is not None:
-                    print("envoy exited; stopping the shards", file=sys.stderr)
-                    stop.set()
-        except RuntimeError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        finally:
-            _stop_all([p for p in started if p is not envoy], envoy)
+    with tempfile.TemporaryDirectory(prefix="median-envoy-") as folder:
+        cluster = LocalCluster(
+            [port, *shard_ports(port, shards)],
+            Path(folder),
+            host,
+            data_dir,
+            server_flags,
+            settings,
+            echo=True,
+        )
+        with _signals_stop(stop, cluster.processes):
+            try:
+                cluster.start()
+                assert cluster.envoy is not None
+                print(
+                    f"median cluster listening on {cluster.target} (Envoy; admin "
+                    f"{cluster.admin_url}), {shards} shards: {', '.join(cluster.addresses)}; "
+                    "Ctrl-C drains and stops them all",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                while not stop.wait(0.5):
+                    if cluster.envoy.popen.poll() is not None:
+                        print("envoy exited; stopping the shards", file=sys.stderr)
+                        break
+            except RuntimeError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
+            finally:
+                cluster.stop()
     return 0
-
-
-def _stop_all(shards: Sequence[Process], envoy: Process | None) -> None:
-    """Drains the shards in parallel (each takes its --grace), then stops Envoy."""
-    for process in shards:
-        if process.popen.poll() is None:
-            process.popen.send_signal(signal.SIGTERM)
-    for process in shards:
-        process.stop(timeout=120)
-    if envoy is not None:
-        envoy.stop()
 
 
 def _flag_value(flags: Sequence[str], name: str) -> str | None:
