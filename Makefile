@@ -76,8 +76,8 @@ test: generate clients $(if $(shell command -v go),tools/bin/grpcurl) ## Run eve
 .PHONY: lint
 lint: generate $(TOOLS_STAMP) ## buf lint on the proto, ruff and mypy --strict on the Python code.
 	tools/node_modules/.bin/buf lint
-	$(VENV)/bin/ruff check server clients/python tests bench
-	$(VENV)/bin/ruff format --check server clients/python tests bench
+	$(VENV)/bin/ruff check server clients/python tests bench deploy
+	$(VENV)/bin/ruff format --check server clients/python tests bench deploy
 	$(VENV)/bin/mypy
 
 GRPCURL_VERSION := v1.9.4
