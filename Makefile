@@ -94,9 +94,11 @@ clean: ## Remove everything `make` made.
 	for lang in go java typescript cpp rust; do $(MAKE) -C clients/$$lang clean; done
 
 .PHONY: bench
-bench: generate ## Run the full benchmarks (a few minutes); writes docs/benchmarks.md and its plot.
+bench: generate ## Run the full benchmarks (a few minutes); writes docs/benchmarks.md, its plot, docs/cluster-benchmarks.md.
 	$(PY) -m bench.run
+	$(PY) -m bench.cluster
 
 .PHONY: bench-quick
 bench-quick: generate ## Run the benchmarks on small budgets (under a minute); prints the table.
 	$(PY) -m bench.run --quick
+	$(PY) -m bench.cluster --quick

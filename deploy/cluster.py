@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -41,7 +40,6 @@ import yaml
 ROUTING_HEADER = "median-session-id"
 HEALTH_SERVICE = "median.v1.MedianService"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # the servers' --max-message-bytes default
-LISTENING = re.compile(r"listening on (\S+):(\d+)")
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
 _UPSTREAM_HTTP = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -238,17 +236,6 @@ class Process:
         process._reader.start()
         return process
 
-    def wait_for_log(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.log):
-                if match := pattern.search(line):
-                    return match
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start:\n" + "\n".join(self.log[-20:]))
-
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signals the process unless it has exited, waits for it (killing it after
         `timeout` seconds), and closes its pipe; returns its exit status."""
@@ -329,7 +316,8 @@ def start_shard(
     server = Path(sys.executable).with_name("median-server")
     command = [str(server), *shard_flags(addresses, shard, data_dir), *extra]
     process = Process.start(f"shard-{shard}", command, echo=echo)
-    process.wait_for_log(LISTENING, timeout=60)
+    host, _, port = addresses[shard - 1].rpartition(":")
+    _wait_for_port(process, host, int(port), timeout=60)  # whatever its --log-level
     return process
 
 

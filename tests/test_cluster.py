@@ -343,3 +343,16 @@ def test_silent_streams_with_client_keepalive_stay_open_directly_and_through_env
         "AddNumbers through Envoy": [3],
     }
     assert get(proxy, session_id).number_count == 7
+
+
+def test_envoy_passes_a_message_up_to_the_shards_limit_and_the_shard_refuses_a_larger_one(
+    cluster: LocalCluster,
+) -> None:
+    proxy = stub(cluster.target)
+    create(proxy, "large")
+    largest = 500_000  # 4,000,000 bytes of doubles: under the 4 MiB --max-message-bytes
+    assert add(proxy, "large", [1.0] * largest).number_count == largest
+    with pytest.raises(grpc.RpcError) as refused:
+        add(proxy, "large", [2.0] * 530_000)  # 4,240,000 bytes: over it
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert get(proxy, "large").number_count == largest
