@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from median.v1 import median_pb2
+from median.v1 import median_pb2, median_pb2_grpc
 
 from deploy.cluster import (
     LocalCluster,
@@ -23,6 +23,7 @@ from deploy.cluster import (
     free_port,
     render,
 )
+from tests.certs import make_certificates
 from tests.cluster import (
     TIMEOUT,
     add,
@@ -356,3 +357,88 @@ def test_envoy_passes_a_message_up_to_the_shards_limit_and_the_shard_refuses_a_l
         add(proxy, "large", [2.0] * 530_000)  # 4,240,000 bytes: over it
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert get(proxy, "large").number_count == largest
+
+
+def test_envoy_terminates_tls_and_tokens_reach_every_shard_with_the_callers_tenant(
+    tmp_path: Path,
+) -> None:
+    certs = make_certificates(tmp_path)
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("alice-token-0123456789abcdef alice\nbob-token-0123456789abcdefgh bob\n")
+    secure = LocalCluster(
+        [free_port() for _ in range(3)],
+        tmp_path,
+        server_flags=["--auth-tokens", str(tokens)],
+        settings=ProxySettings(
+            health_interval=0.3, tls_cert=str(certs.server_cert), tls_key=str(certs.server_key)
+        ),
+    ).start()
+    try:
+        channel = grpc.secure_channel(
+            f"localhost:{secure.ports[0]}",
+            grpc.ssl_channel_credentials(root_certificates=certs.ca.read_bytes()),
+        )
+        proxy = median_pb2_grpc.MedianServiceStub(channel)
+
+        def as_tenant(token: str, session_id: str = "") -> tuple[tuple[str, str], ...]:
+            routing = routed(session_id) if session_id else ()
+            return (("authorization", f"Bearer {token}"), *routing)
+
+        alice, bob = "alice-token-0123456789abcdef", "bob-token-0123456789abcdefgh"
+        ids = [f"tls-{i:02d}" for i in range(20)]
+        for session_id in ids:
+            proxy.CreateSession(
+                median_pb2.CreateSessionRequest(session_id=session_id),
+                metadata=as_tenant(alice, session_id),
+                timeout=TIMEOUT,
+            )
+        proxy.CreateSession(
+            median_pb2.CreateSessionRequest(session_id="bobs"),
+            metadata=as_tenant(bob, "bobs"),
+            timeout=TIMEOUT,
+        )
+        assert len(shard_sessions_of(secure, alice)) == 2  # alice's sessions are on both shards
+        listed = []
+        token = ""
+        while True:  # the cluster-wide list, with alice's token forwarded to the other shard
+            page = proxy.ListSessions(
+                median_pb2.ListSessionsRequest(page_size=3, page_token=token),
+                metadata=as_tenant(alice),
+                timeout=TIMEOUT,
+            )
+            listed += [s.session_id for s in page.sessions]
+            if not (token := page.next_page_token):
+                break
+        assert sorted(listed) == ids
+        with pytest.raises(grpc.RpcError) as refused:
+            proxy.GetMedian(
+                median_pb2.GetMedianRequest(session_id="tls-00"),
+                metadata=routed("tls-00"),
+                timeout=TIMEOUT,
+            )
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        plaintext = stub(secure.target)
+        with pytest.raises(grpc.RpcError) as not_tls:
+            plaintext.GetMedian(
+                median_pb2.GetMedianRequest(session_id="tls-00"),
+                metadata=as_tenant(alice, "tls-00"),
+                timeout=TIMEOUT,
+            )
+        assert not_tls.value.code() == grpc.StatusCode.UNAVAILABLE
+        channel.close()
+    finally:
+        secure.stop()
+
+
+def shard_sessions_of(cluster: LocalCluster, token: str) -> set[int]:
+    """The shards that hold at least one session of the token's tenant."""
+    holding = set()
+    for shard, address in enumerate(cluster.addresses, start=1):
+        page = stub(address).ListSessions(
+            median_pb2.ListSessionsRequest(page_size=1000),
+            metadata=(("authorization", f"Bearer {token}"), ("median-list-scope", "shard")),
+            timeout=TIMEOUT,
+        )
+        if page.sessions:
+            holding.add(shard)
+    return holding
