@@ -62,9 +62,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     running.stop()
 
 
-def owner_of(cluster: LocalCluster, session_id: str) -> int:
+def new_session(
+    cluster: LocalCluster, session_id: str
+) -> tuple[median_pb2_grpc.MedianServiceStub, int]:
+    """Creates a session through the proxy: the stub, and the shard that holds the session."""
+    proxy = stub(cluster.target)
+    create(proxy, session_id)
     (shard,) = [s for s, sessions in shard_sessions(cluster).items() if session_id in sessions]
-    return shard
+    return proxy, shard
 
 
 def test_envoy_config_in_deploy_is_the_generated_one_and_envoy_accepts_it(tmp_path: Path) -> None:
@@ -249,10 +254,8 @@ def test_a_killed_shard_fails_its_sessions_at_once_and_comes_back_whole_on_its_d
 def test_a_drained_shard_lets_its_stream_in_flight_finish_and_refuses_new_calls(
     cluster: LocalCluster,
 ) -> None:
-    proxy = stub(cluster.target)
     session_id = "drained-stream"
-    create(proxy, session_id)
-    shard = owner_of(cluster, session_id)
+    proxy, shard = new_session(cluster, session_id)
     sent = threading.Event()
     answered: list[median_pb2.RunningMedianResponse] = []
 
@@ -290,10 +293,9 @@ SILENCE = 45.0  # seconds: past gRPC core's too_many_pings (about 30 s) and Envo
 def test_silent_streams_with_client_keepalive_stay_open_directly_and_through_envoy(
     cluster: LocalCluster,
 ) -> None:
-    proxy = stub(cluster.target)
     session_id = "silent"
-    create(proxy, session_id)
-    direct_target = cluster.addresses[owner_of(cluster, session_id) - 1]
+    proxy, shard = new_session(cluster, session_id)
+    direct_target = cluster.addresses[shard - 1]
     speak = threading.Event()
     results: dict[str, list[int]] = {}
     errors: dict[str, BaseException] = {}

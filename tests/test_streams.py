@@ -138,28 +138,21 @@ def test_reflection_v1_lists_the_services_for_grpcurl() -> None:
                 pytest.fail(message)
             pytest.skip(message)
         # grpcurl calls the v1 method itself, which needs the v1 schema by reflection.
-        invoked = subprocess.run(
-            [
-                str(GRPCURL),
-                "-plaintext",
-                "-d",
-                '{"list_services": ""}',
-                server.target,
-                "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert invoked.returncode == 0, invoked.stderr
-        assert '"name": "median.v1.MedianService"' in invoked.stdout
-        described = subprocess.run(
-            [str(GRPCURL), "-plaintext", server.target, "describe", "median.v1.MedianService"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert described.returncode == 0, described.stderr
-        assert "rpc RunningMedian" in described.stdout
+        method = "grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+        invoked = grpcurl("-d", '{"list_services": ""}', server.target, method)
+        assert '"name": "median.v1.MedianService"' in invoked
+        described = grpcurl(server.target, "describe", "median.v1.MedianService")
+        assert "rpc RunningMedian" in described
+
+
+def grpcurl(*args: str) -> str:
+    """What `grpcurl -plaintext ARGS...` prints; it must succeed."""
+    result = subprocess.run(
+        [str(GRPCURL), "-plaintext", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
