@@ -24,9 +24,11 @@ from median.v1 import median_pb2, median_pb2_grpc
 
 from median_server import errors
 from median_server.auth import Authenticator, current_tenant, set_tenant
+from median_server.median_finder import as_numbers
 from median_server.metrics import Metrics
 from median_server.sessions import AddOutcome, SessionStore, Snapshot
 from median_server.validation import check_finite, check_request_id, check_session_id
+from median_server.wire import read_numbers_request
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ ROUTING_HEADER = "median-session-id"
 ERROR_DOMAIN = "median.v1"
 SERVICE_NAME = median_pb2.DESCRIPTOR.services_by_name["MedianService"].full_name
 _METHOD_PREFIX = f"/{SERVICE_NAME}/"
+# The streams of numbers: their requests are read from the wire with the numbers as an array.
+_NUMBER_STREAMS = frozenset(_METHOD_PREFIX + name for name in ("AddNumbers", "RunningMedian"))
 
 _STATUS_CODES: dict[type[errors.MedianServiceError], grpc.StatusCode] = {
     errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -54,7 +58,7 @@ class _StreamRequest(Protocol):
     @property
     def session_id(self) -> str: ...
     @property
-    def numbers(self) -> Any: ...  # a repeated double container
+    def numbers(self) -> Any: ...  # a float64 array (wire.NumbersRequest), or a repeated double
     @property
     def request_id(self) -> str: ...
 
@@ -159,7 +163,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
                     (errors.FieldViolation("session_id", "differs from the stream's session"),),
                 )
             check_request_id(request.request_id)
-            numbers = list(request.numbers)
+            numbers = as_numbers(request.numbers)
             check_finite(numbers, added_before)
             outcome = await self._store.add(bound, numbers, request.request_id, tenant)
             added_before += outcome.added_count
@@ -304,6 +308,8 @@ def _wrap(
     # refused with INVALID_ARGUMENT like any other bad request (gRPC itself answers UNKNOWN).
     message = getattr(getattr(handler.request_deserializer, "__self__", None), "DESCRIPTOR", None)
     parse: Callable[[bytes], Any] = handler.request_deserializer or (lambda raw: raw)
+    if method in _NUMBER_STREAMS:
+        parse = read_numbers_request
 
     def decode(raw: bytes, observer: _CallObserver | None) -> Any:
         if observer:
@@ -444,7 +450,7 @@ class _CallObserver:
     def refused(self, error: Exception, code: str) -> None:
         self._code = code
         numbers = getattr(self.last_request, "numbers", None)
-        if numbers:
+        if numbers is not None and len(numbers):
             reason = _REFUSAL_REASONS.get(type(error), code.lower())
             self._metrics.observe_refused_numbers(reason, len(numbers))
 
