@@ -39,6 +39,8 @@ SINGLES = 1024  # numbers added one at a time wait in a short list before they b
 CHUNK = 65_536  # reserve arrays smaller than this are merged once they add up to this many
 _INF = math.inf
 _EMPTY: Numbers = np.empty(0, dtype=np.float64)
+# Selections use numpy.compress: on arrays fresh from the wire it is several times faster than
+# boolean indexing (x[mask]) here, which mispredicts a branch per element.
 
 
 class _Reserve:
@@ -112,8 +114,8 @@ class _Reserve:
         cut = pool[size - 1]
         rest = pool[size:]
         beyond = rest > cut
-        self._run = np.sort(np.concatenate((pool[:size], rest[~beyond])))
-        self._pool(rest[beyond])
+        self._run = np.sort(np.concatenate((pool[:size], np.compress(~beyond, rest))))
+        self._pool(np.compress(beyond, rest))
 
     def _dissolve_run(self) -> None:
         """A key at or below the run's end arrived: the run goes back into the pool."""
@@ -191,8 +193,8 @@ class _Side:
         if heap:
             old = np.fromiter(heap, np.float64, len(heap))
             beyond = old > edge
-            self.reserve.file(old[beyond])
-            keys = keys + old[~beyond].tolist()  # copies of edge: still in order
+            self.reserve.file(np.compress(beyond, old))
+            keys = keys + np.compress(~beyond, old).tolist()  # copies of edge: still in order
         heap[:] = keys
         if self.reserve.count:
             self.edge = edge
@@ -297,20 +299,20 @@ class MedianFinder:
             if bottom != -_INF:
                 below = batch < bottom
                 if below.any():
-                    low.file(np.negative(batch[below]))
+                    low.file(np.negative(np.compress(below, batch)))
                     outside = below
             if top != _INF:
                 above = batch > top
                 if above.any():
-                    up.file(batch[above])
+                    up.file(np.compress(above, batch))
                     outside = above if outside is None else outside | above
             if outside is not None:
-                batch = batch[~outside]
+                batch = np.compress(~outside, batch)
         if len(batch):
             boundary = -lower[0]
             to_lower = batch <= boundary
-            _push_all(lower, np.negative(batch[to_lower]).tolist())
-            _push_all(upper, batch[~to_lower].tolist())
+            _push_all(lower, np.negative(np.compress(to_lower, batch)).tolist())
+            _push_all(upper, np.compress(~to_lower, batch).tolist())
         surplus = len(low) - (len(self) + 1) // 2
         if surplus:
             self._move(abs(surplus), up=surplus > 0)
@@ -447,10 +449,10 @@ def _split_heap(heap: list[float], keep: int) -> tuple[Numbers, float]:
     beyond = spilled > cut
     if not beyond.any():
         return _EMPTY, cut
-    staying = np.concatenate((items[:keep], spilled[~beyond]))
+    staying = np.concatenate((items[:keep], np.compress(~beyond, spilled)))
     staying.sort()  # a sorted list is a valid heap, and cheap to pop a prefix from
     heap[:] = staying.tolist()
-    return spilled[beyond], cut
+    return np.compress(beyond, spilled), cut
 
 
 def as_numbers(numbers: Any) -> Numbers:
