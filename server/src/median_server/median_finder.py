@@ -239,22 +239,24 @@ class MedianFinder:
         return self._up.reserve.count
 
     def __len__(self) -> int:
-        return len(self._low) + len(self._up)
+        low, up = self._low, self._up
+        return len(low.heap) + low.reserve.count + len(up.heap) + up.reserve.count
 
     def median(self) -> float | None:
         """The median, or None when empty: the middle number, or the mean of the middle two."""
         low, up = self._low, self._up
-        if len(low) > len(up):
-            return -low.heap[0]
-        if not low.heap:
+        lower = low.heap
+        if len(lower) + low.reserve.count > len(up.heap) + up.reserve.count:
+            return -lower[0]
+        if not lower:
             return None
-        return midpoint(-low.heap[0], up.heap[0])
+        return midpoint(-lower[0], up.heap[0])
 
     def add(self, number: float) -> None:
         """Adds one number in O(log w): it enters the half that is shorter, by way of the other."""
         low, up = self._low, self._up
         lower, upper = low.heap, up.heap
-        balanced = len(low) == len(up)
+        balanced = len(lower) + low.reserve.count == len(upper) + up.reserve.count
         if -number > low.edge:
             low.reserve.file_one(-number)
             if not balanced:  # the lower half is two ahead: its largest number moves up
@@ -457,4 +459,6 @@ def _split_heap(heap: list[float], keep: int) -> tuple[Numbers, float]:
 
 def as_numbers(numbers: Any) -> Numbers:
     """A 1-D float64 array of ``numbers`` (an array, a sequence of floats): no copy if it is one."""
+    if type(numbers) is np.ndarray and numbers.dtype == np.float64 and numbers.ndim == 1:
+        return numbers
     return np.asarray(numbers, dtype=np.float64).reshape(-1)

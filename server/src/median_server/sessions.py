@@ -266,10 +266,13 @@ class SessionStore:
                     self._reserved_total -= count
                     raise
             step = self.apply_slice
-            for start in range(0, count, step):
-                if start:
-                    await asyncio.sleep(0)
-                session.finder.add_many(numbers[start : start + step])
+            if count <= step:  # most requests: no slices, no yield
+                session.finder.add_many(numbers)
+            else:
+                for start in range(0, count, step):
+                    if start:
+                        await asyncio.sleep(0)
+                    session.finder.add_many(numbers[start : start + step])
             session.remember(request_id)
             session.snapshot = Snapshot(
                 session.session_id, len(session.finder), session.finder.median()

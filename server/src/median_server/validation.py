@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -13,6 +14,7 @@ MAX_SESSION_ID_LENGTH = 128
 MAX_REQUEST_ID_LENGTH = 64
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _REQUEST_ID = re.compile(r"[\x20-\x7e]{1,64}")
+_FEW = 16  # up to this many numbers, the finite check runs on Python floats
 
 
 def check_session_id(session_id: str, field: str = "session_id") -> str:
@@ -44,8 +46,14 @@ def check_request_id(request_id: str) -> None:
 def first_non_finite(numbers: Numbers) -> int | None:
     """The index of the first NaN or infinity, or None when every number is finite.
 
-    One vectorised pass (numpy.isfinite); only a request that fails it is searched.
+    One vectorised pass (numpy.isfinite); only a request that fails it is searched. A few
+    numbers are checked as floats: numpy's per-call cost would outweigh the pass.
     """
+    if len(numbers) <= _FEW:
+        values = numbers.tolist()
+        if all(map(math.isfinite, values)):
+            return None
+        return next(i for i, x in enumerate(values) if not math.isfinite(x))
     finite = np.isfinite(numbers)
     if finite.all():
         return None

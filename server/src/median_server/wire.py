@@ -19,7 +19,8 @@ https://protobuf.dev/programming-guides/encoding/.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from typing import NamedTuple
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -27,6 +28,7 @@ from google.protobuf.message import DecodeError
 from median_server.median_finder import Numbers
 
 _DOUBLES = np.dtype("<f8")
+_NATIVE = sys.byteorder == "little"  # the wire's doubles are the machine's: no conversion
 _BYTES = np.dtype(np.uint8)
 _EMPTY: Numbers = np.empty(0, dtype=np.float64)
 _UNPACKED_TAG = 0x11  # field 2, wire type 1: one double
@@ -34,8 +36,7 @@ _RECORD = 9  # an unpacked entry: its tag byte and 8 bytes
 _MAX_DEPTH = 100  # nested groups, as protobuf's parser allows
 
 
-@dataclass(frozen=True, slots=True)
-class NumbersRequest:
+class NumbersRequest(NamedTuple):
     """An AddNumbersRequest or RunningMedianRequest, with `numbers` as a float64 array.
 
     ``numbers`` may be a read-only view of the received message's bytes; whoever keeps
@@ -93,7 +94,9 @@ def read_numbers_request(raw: bytes) -> NumbersRequest:
         numbers = runs[0]
     else:
         numbers = np.concatenate(runs)
-    return NumbersRequest(session_id, numbers.astype(np.float64, copy=False), request_id)
+    if not _NATIVE:
+        numbers = numbers.astype(np.float64)
+    return NumbersRequest(session_id, numbers, request_id)
 
 
 def _unpacked_run(raw: bytes, start: int, end: int) -> tuple[Numbers, int]:
