@@ -9,6 +9,7 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from median_server import median_finder
 from median_server.median_finder import MedianFinder, midpoint
 
 LARGEST = sys.float_info.max
@@ -236,3 +237,31 @@ def test_numbers_outside_the_window_are_kept_unboxed() -> None:
     assert heaps <= len(finder) // 16, "at most a sixteenth of the numbers are Python floats"
     below, above = finder.pending()
     assert sum(a.nbytes for a in below + above) == 8 * (len(finder) - heaps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    numbers=st.lists(number, min_size=1, max_size=400),
+    order=arrangement,
+    min_window=st.sampled_from([1, 2, 5]),
+    sample=st.sampled_from([2, 4, 16]),
+)
+def test_a_first_batch_split_by_a_sample_is_exact(
+    numbers: list[float], order: str, min_window: int, sample: int
+) -> None:
+    # A tiny sample makes every large-batch split go through the sampled path (and, when the
+    # sample misses, through the exact fallback).
+    if order != "as given":
+        numbers = sorted(numbers, reverse=order == "descending")
+    saved = median_finder.SAMPLE
+    median_finder.SAMPLE = sample
+    try:
+        finder = MedianFinder(min_window)
+        finder.add_many(np.array(numbers))
+        assert finder.median() == reference_median(numbers)
+        assert_invariants(finder, numbers)
+        finder.add_many(numbers[::-1])
+        assert finder.median() == reference_median(numbers * 2)
+        assert_invariants(finder, numbers * 2)
+    finally:
+        median_finder.SAMPLE = saved

@@ -37,6 +37,7 @@ SPILL_FRACTION = 64  # the heaps are cut down once they hold more than 1/64 of a
 SHIFT_MIN = 32  # a move of at least this many numbers may replace the receiving heap outright
 SINGLES = 1024  # numbers added one at a time wait in a short list before they become an array
 CHUNK = 65_536  # reserve arrays smaller than this are merged once they add up to this many
+SAMPLE = 65_536  # numbers sampled to find the middle of a large first batch
 _INF = math.inf
 _EMPTY: Numbers = np.empty(0, dtype=np.float64)
 # Selections use numpy.compress: on arrays fresh from the wire it is several times faster than
@@ -301,7 +302,8 @@ class MedianFinder:
             if bottom != -_INF:
                 below = batch < bottom
                 if below.any():
-                    low.file(np.negative(np.compress(below, batch)))
+                    keys = np.compress(below, batch)
+                    low.file(np.negative(keys, out=keys))
                     outside = below
             if top != _INF:
                 above = batch > top
@@ -324,8 +326,8 @@ class MedianFinder:
     def _build(self, batch: Numbers) -> None:
         """Fills an empty finder: a window around the middle in the heaps, the rest pending.
 
-        One multi-way ``numpy.partition`` (O(n)) instead of a sort: the middle 2w numbers are
-        sorted (a sorted list is a valid heap), the rest filed unordered. Every copy of an edge
+        No sort of the whole batch: `_split_middle` finds the numbers around the middle in
+        O(n), and only those are sorted (a sorted list is a valid heap). Every copy of an edge
         number goes to the heap, so that pending numbers are strictly past the edges.
         """
         count = len(batch)
@@ -337,27 +339,23 @@ class MedianFinder:
             self._upper[:] = ordered[half:].tolist()
             self._spill_later()
             return
-        first, last = half - window, half + window - 1
-        work = np.partition(batch, (first, last))
-        bottom, top = float(work[first]), float(work[last])
-        far_low, far_high = work[:first], work[last + 1 :]
-        below = far_low[far_low < bottom]
-        above = far_high[far_high > top]
-        edges = np.concatenate(
-            (
-                np.full(len(far_low) - len(below), bottom),  # copies of bottom stay in the heap
-                np.sort(work[first : last + 1]),
-                np.full(len(far_high) - len(above), top),
-            )
-        )
-        lower_count = half - len(below)  # numbers of the lower half in the window
-        self._lower[:] = np.negative(edges[:lower_count][::-1]).tolist()
-        self._upper[:] = edges[lower_count:].tolist()
-        if len(below):
-            self._low.file(np.negative(below))
+        below, middle, above = _split_middle(batch, half - window, half + window - 1)
+        start = half - window - len(below)  # the window's first number, within middle
+        end = half + window - 1 - len(below)  # and its last
+        bottom, top = float(middle[start]), float(middle[end])
+        first = int(np.searchsorted(middle, bottom, side="left"))
+        last = int(np.searchsorted(middle, top, side="right"))
+        lower_count = half - len(below) - first  # numbers of the lower half in the window
+        inside = middle[first:last]
+        self._lower[:] = np.negative(inside[:lower_count][::-1]).tolist()
+        self._upper[:] = inside[lower_count:].tolist()
+        if len(below) or first:
+            self._low.file(np.negative(below, out=below))  # below is the finder's own
+            self._low.file(np.negative(middle[:first]))
             self._low.edge = -bottom
-        if len(above):
+        if len(above) or last < len(middle):
             self._up.file(above)
+            self._up.file(middle[last:])
             self._up.edge = top
         self._spill_later()
 
@@ -436,6 +434,40 @@ def _pop_smallest(heap: list[float], count: int) -> list[float]:
         del heap[:count]
         return taken
     return [heappop(heap) for _ in range(count)]
+
+
+def _split_middle(batch: Numbers, first: int, last: int) -> tuple[Numbers, Numbers, Numbers]:
+    """Splits a batch around the ranks ``first`` to ``last`` (0-based, in sorted order).
+
+    Returns (below, middle, above): ``middle`` sorted and holding every rank from ``first`` to
+    ``last``, ``below`` all smaller than it and ``above`` all larger, both unordered. Two
+    values read off a sorted sample bracket the ranks (with a margin for the sample's error),
+    so the batch is only compared and selected, never partitioned; should the sample miss,
+    an exact ``numpy.partition`` does the split.
+    """
+    count = len(batch)
+    if count >= 4 * SAMPLE:
+        sample = np.sort(batch[:: count // SAMPLE])
+        size = len(sample)
+        margin = 4 * int(math.sqrt(size)) + 1
+        low = sample[max(0, first * size // count - margin)]
+        high = sample[min(size - 1, last * size // count + margin)]
+        smaller, larger = batch < low, batch > high
+        below = np.compress(smaller, batch)
+        above = np.compress(larger, batch)
+        if len(below) <= first and count - len(above) > last:
+            middle = np.sort(np.compress(~(smaller | larger), batch))
+            return below, middle, above
+    work = np.partition(batch, (first, last))
+    low, high = work[first], work[last]
+    head, tail = work[:first], work[last + 1 :]
+    ties_low, ties_high = head >= low, tail <= high
+    middle = np.sort(
+        np.concatenate(
+            (np.compress(ties_low, head), work[first : last + 1], np.compress(ties_high, tail))
+        )
+    )
+    return np.compress(~ties_low, head), middle, np.compress(~ties_high, tail)
 
 
 def _split_heap(heap: list[float], keep: int) -> tuple[Numbers, float]:
