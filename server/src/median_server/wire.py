@@ -32,6 +32,7 @@ _NATIVE = sys.byteorder == "little"  # the wire's doubles are the machine's: no 
 _BYTES = np.dtype(np.uint8)
 _EMPTY: Numbers = np.empty(0, dtype=np.float64)
 _UNPACKED_TAG = 0x11  # field 2, wire type 1: one double
+_PACKED_TAG = 0x12  # field 2, wire type 2: a packed run of doubles
 _RECORD = 9  # an unpacked entry: its tag byte and 8 bytes
 _MAX_DEPTH = 100  # nested groups, as protobuf's parser allows
 
@@ -61,6 +62,18 @@ def read_numbers_request(raw: bytes) -> NumbersRequest:
     runs: list[Numbers] = []
     while pos < end:
         start = pos
+        tag = raw[pos]
+        if tag == _PACKED_TAG and pos + 1 < end and raw[pos + 1] < 0x80:
+            # Inline, for small requests: a packed run of up to 15 numbers (a one-byte length).
+            length = raw[pos + 1]
+            pos += 2
+            if length > end - pos:
+                raise DecodeError("a length-delimited field runs past the end of the message")
+            if length % 8:
+                raise DecodeError(f"packed numbers of {length} bytes, not a multiple of 8")
+            runs.append(np.frombuffer(raw, _DOUBLES, length // 8, pos))
+            pos += length
+            continue
         tag, pos = _tag(raw, pos, end)
         field, wire_type = tag >> 3, tag & 7
         if field == 2 and wire_type == 2:
