@@ -68,7 +68,7 @@ def assert_invariants(finder: MedianFinder, numbers: list[float]) -> None:
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 few_values = st.sampled_from([-3.0, -1.0, 0.5, 2.0, 2.0, 7.0])  # many duplicates
-extremes = st.sampled_from([LARGEST, -LARGEST, 5e-324, -5e-324, LARGEST / 2, 1.0])
+extremes = st.sampled_from([LARGEST, -LARGEST, 5e-324, -5e-324, LARGEST / 2, 1.0, -0.0, 0.0])
 number = st.one_of(finite, few_values, extremes)
 batch = st.lists(number, max_size=300)
 arrangement = st.sampled_from(["as given", "ascending", "descending"])
