@@ -24,6 +24,8 @@ SECTIONS = (
     "get_median",
     "growth",
     "sessions",
+    "memory",
+    "read_back",
     "targets",
 )
 OPTIONAL_SECTIONS = {"ghz": "ghz"}  # section: the name it is skipped under
@@ -107,11 +109,13 @@ def test_quick_bench_has_every_column_or_says_it_was_skipped(results: dict[str, 
 
 def test_quick_bench_gives_every_target_a_verdict(results: dict[str, Any]) -> None:
     targets = results["targets"]
-    assert len(targets) == 8
+    assert len(targets) == 13
     for target in targets:
         assert target["verdict"] in VERDICTS, target
         if target["verdict"] == "falls short":
-            assert target["note"], f"{target['title']} falls short without saying why"
+            assert target["note"], f"{target['title']} falls short without this run's figures"
+            assert target["anchor"], f"{target['title']} falls short without a link to why"
+
 
 
 def test_quick_cluster_bench_reports_every_setup_and_its_ratios() -> None:
