@@ -238,6 +238,9 @@ int main(int argc, char** argv) {
     std::cerr << "error: \"" << *input.bad_token << "\" is not a number\n";
     return kExitUsage;
   }
-  gpr_set_log_function(DiscardGrpcLog);
+  // gRPC's own log stays on when asked for (GRPC_VERBOSITY or GRPC_TRACE), for debugging.
+  if (!std::getenv("GRPC_VERBOSITY") && !std::getenv("GRPC_TRACE")) {
+    gpr_set_log_function(DiscardGrpcLog);
+  }
   return Run(options, input.numbers);
 }

@@ -231,10 +231,17 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.batch_size == 0) throw std::invalid_argument("batch_size must be at least 1");
   grpc::ChannelArguments arguments;
   // Reconnect soon after a server comes back, in step with the resume backoff (gRPC's default
-  // starts at 1 s and grows to 120 s).
+  // starts at 1 s and grows to 120 s). GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at its default:
+  // gRPC also takes it as the time a connection attempt may take, and a TLS handshake with a
+  // busy server can take longer than 100 ms.
   arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(kInitialBackoff.count()));
-  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(kInitialBackoff.count()));
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(kMaxBackoff.count()));
+  // gRPC 1.51's pick_first connects again after a failed attempt only once the target has been
+  // resolved again, which the resolver allows only every so often (seconds): after a server
+  // restart the channel would stay down that long. Re-resolving at the pace of the reconnect
+  // backoff brings it back within the backoff.
+  arguments.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
+                   static_cast<int>(kInitialBackoff.count()));
   impl_->channel =
       grpc::CreateCustomChannel(options.target, ChannelCredentials(options), arguments);
   impl_->stub = median::v1::MedianService::NewStub(impl_->channel);
@@ -261,15 +268,27 @@ std::string Client::NewId() {
 }
 
 std::string Client::CreateSession(std::string session_id) {
-  if (session_id.empty()) session_id = NewId();
+  const bool chosen_here = session_id.empty();
+  if (chosen_here) session_id = NewId();
   median::v1::CreateSessionRequest request;
   request.set_session_id(session_id);
-  median::v1::CreateSessionResponse response;
-  grpc::ClientContext context;
-  impl_->Prepare(&context, session_id, impl_->UnaryDeadline());
-  const grpc::Status status = impl_->stub->CreateSession(&context, request, &response);
-  if (!status.ok()) throw Error(status);
-  return response.session_id();
+  const Clock::time_point deadline = impl_->UnaryDeadline();
+  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
+  bool retried = false;
+  while (true) {
+    median::v1::CreateSessionResponse response;
+    grpc::ClientContext context;
+    impl_->Prepare(&context, session_id, deadline);
+    const grpc::Status status = impl_->stub->CreateSession(&context, request, &response);
+    if (status.ok()) return response.session_id();
+    // A fresh 128-bit id that exists after a retry was made by the attempt whose answer was
+    // lost: nobody else could have chosen it. A caller's own id stays ALREADY_EXISTS.
+    if (retried && chosen_here && status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+      return session_id;
+    }
+    if (!resumer.ShouldResume(status)) throw Error(status);
+    retried = true;
+  }
 }
 
 AddResult Client::AddBatches(const std::string& session_id, const BatchSource& next_batch) {

@@ -169,7 +169,9 @@ class Client {
 
   // Makes a new, empty session and returns its id. Empty session_id: the client picks one
   // (NewId()), so that the routing header names the session on this first call too.
-  // ALREADY_EXISTS if the id is taken. Not retried.
+  // ALREADY_EXISTS if the id is taken. UNAVAILABLE is retried (within options().timeout and
+  // retry_for); when a retry of a library-chosen id finds it taken, the lost first attempt made
+  // it, and its id is returned. A caller's own id taken on a retry stays ALREADY_EXISTS.
   std::string CreateSession(std::string session_id = {});
 
   // Adds the numbers of [first, last) (any input iterators whose values convert to double) to
