@@ -296,6 +296,33 @@ TEST_F(Secured, CommandLineOverTlsWithTokenFromTheEnvironment) {
   EXPECT_EQ(output.rfind("session=", 0), 0u) << output;
 }
 
+TEST_F(Secured, AddNumbersResumesOverTlsWithATokenAcrossAKill) {
+  std::vector<std::string> flags = TlsFlags();
+  flags.insert(flags.end(), {"--data-dir", median_test::MakeTempDir()});
+  TestServer server(flags);
+  median::ClientOptions options = TlsOptions(server);
+  options.batch_size = 100;
+  median::Client client(options);
+  const std::string session = client.CreateSession();
+  const std::vector<double> numbers = RandomNumbers(10'000, 4);
+  auto batches = median::Client::Batches(numbers.begin(), numbers.end(), options.batch_size);
+  int pulled = 0;
+  std::thread restarter;
+  const median::AddResult added = client.AddBatches(session, [&](std::vector<double>* batch) {
+    if (++pulled == 40) {
+      server.Kill();
+      restarter = std::thread([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        server.Restart();
+      });
+    }
+    return batches(batch);
+  });
+  restarter.join();
+  EXPECT_EQ(added.number_count, 10'000);
+  EXPECT_EQ(added.median, ReferenceMedian(numbers));
+}
+
 TEST(CommandLine, PrintsTheBadRequestDetail) {
   TestServer server;
   std::string output;
@@ -430,6 +457,23 @@ TEST_F(Resume, WhenTheRetryTimeRunsOutTheLastErrorIsThrown) {
   EXPECT_TRUE(error.code() == grpc::StatusCode::UNAVAILABLE ||
               error.code() == grpc::StatusCode::DEADLINE_EXCEEDED)
       << error.what();
+}
+
+TEST_F(Resume, RetryForZeroTurnsResumingOff) {
+  median::ClientOptions options = Plain(*server_);
+  options.retry_for = std::chrono::milliseconds(0);
+  options.batch_size = 10;
+  median::Client client(options);
+  const std::string session = client.CreateSession();
+  std::vector<double> numbers(1'000, 1.0);
+  int answers = 0;
+  const median::Error error = ErrorOf([&] {
+    client.RunningMedian(session, numbers, [&](const median::RunningResult&) {
+      if (++answers == 5) KillAndRestartSoon();
+    });
+  });
+  EXPECT_EQ(error.code(), grpc::StatusCode::UNAVAILABLE) << error.what();
+  EXPECT_LT(answers, 100);
 }
 
 }  // namespace
