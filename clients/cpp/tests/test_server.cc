@@ -7,17 +7,38 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <stdexcept>
 
 namespace median_test {
 
 std::string RepoRoot() { return MEDIAN_REPO_ROOT; }
 
+namespace {
+
+// The folders MakeTempDir made; removed when the test program ends.
+struct TempDirs {
+  std::mutex mutex;
+  std::vector<std::string> paths;
+  ~TempDirs() {
+    for (const std::string& path : paths) {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  }
+};
+TempDirs temp_dirs;
+
+}  // namespace
+
 std::string MakeTempDir() {
   std::string pattern = "/tmp/median-cpp-test-XXXXXX";
   if (const char* tmp = std::getenv("TMPDIR")) pattern = std::string(tmp) + "/median-cpp-test-XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  std::lock_guard<std::mutex> lock(temp_dirs.mutex);
+  temp_dirs.paths.push_back(pattern);
   return pattern;
 }
 
