@@ -105,7 +105,8 @@ class Resumer {
       : retry_for_(retry_for), deadline_(deadline), channel_(channel), random_(NewSeed()) {}
 
   // After a failed attempt: false when the error is final (not retryable, or no time left);
-  // otherwise sleeps the backoff and returns true.
+  // otherwise sleeps the backoff (cut short at the time limit) and returns true. No attempt
+  // starts after the limit.
   bool ShouldResume(const grpc::Status& status) {
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE || retry_for_.count() <= 0) {
       return false;
@@ -116,10 +117,11 @@ class Resumer {
     const Clock::time_point limit = std::min(deadline_, *outage_start_ + retry_for_);
     std::uniform_int_distribution<milliseconds::rep> jitter(backoff_.count() / 2,
                                                             backoff_.count());
-    const milliseconds pause(jitter(random_));
     backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-    if (now + pause >= limit) return false;
-    std::this_thread::sleep_for(pause);
+    if (now >= limit) return false;
+    // The last attempt starts when the time runs out rather than never.
+    const auto left = std::chrono::duration_cast<milliseconds>(limit - now);
+    std::this_thread::sleep_for(std::min(milliseconds(jitter(random_)), left));
     return true;
   }
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -414,6 +415,36 @@ TEST_F(Resume, RunningMedianAnswersEveryRequestOnceAcrossTwoKills) {
   }
   EXPECT_EQ(answers.back().median, ReferenceMedian(numbers));
   EXPECT_EQ(client.GetMedian(session).number_count, 3'000);
+}
+
+TEST_F(Resume, TwoWritersOnOneClientIntoOneSessionAcrossAKill) {
+  median::ClientOptions options = Plain(*server_);
+  options.batch_size = 100;
+  median::Client client(options);
+  const std::string session = client.CreateSession();
+  const std::vector<double> first = RandomNumbers(10'000, 5);
+  const std::vector<double> second = RandomNumbers(10'000, 6);
+  std::atomic<int> pulled{0};
+  std::mutex kill_mutex;
+  auto writer = [&](const std::vector<double>& numbers) {
+    auto batches = median::Client::Batches(numbers.begin(), numbers.end(), options.batch_size);
+    client.AddBatches(session, [&](std::vector<double>* batch) {
+      if (++pulled == 60) {
+        std::lock_guard<std::mutex> lock(kill_mutex);
+        KillAndRestartSoon();
+      }
+      return batches(batch);
+    });
+  };
+  std::thread other([&] { writer(second); });
+  writer(first);
+  other.join();
+  EXPECT_EQ(kills_, 1);
+  std::vector<double> all = first;
+  all.insert(all.end(), second.begin(), second.end());
+  const median::MedianResult median = client.GetMedian(session);
+  EXPECT_EQ(median.number_count, 20'000);
+  EXPECT_EQ(median.median, ReferenceMedian(all));
 }
 
 TEST_F(Resume, CommandLineFinishesByItselfAcrossAKill) {
