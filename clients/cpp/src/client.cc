@@ -1,59 +1,33 @@
-// median::Client: channels, per-call metadata, error details, and exactly-once ingest.
+// median::Client: channels, per-call metadata, and exactly-once ingest.
 #include "median/client.h"
 
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <array>
-#include <climits>
 #include <deque>
 #include <fstream>
-#include <random>
 #include <sstream>
-#include <thread>
 
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
 #include "median/v1/median.grpc.pb.h"
+#include "resumer.h"
 
 namespace median {
 namespace {
 
 using Clock = std::chrono::system_clock;
 using std::chrono::milliseconds;
+using detail::kInitialBackoff;
+using detail::kMaxBackoff;
+using detail::Resumer;
 
 constexpr char kSessionHeader[] = "median-session-id";
 constexpr char kAuthorizationHeader[] = "authorization";
-// Backoff between resumes: exponential with jitter from about 100 ms up to about 2 s (the
-// contract every language's library follows).
-constexpr milliseconds kInitialBackoff{100};
-constexpr milliseconds kMaxBackoff{2000};
 // An AddNumbers stream acknowledges nothing until it ends, so its requests are kept for a resend;
 // past this many numbers the call ends the stream, which acknowledges them, and opens another.
 constexpr std::size_t kMaxUnacknowledgedNumbers = std::size_t{1} << 20;
 // RunningMedian requests in flight before the call waits for an answer; each answer is small, so
 // the server never blocks on sending while this thread is writing.
 constexpr std::size_t kRunningWindow = 64;
-
-constexpr char kBase64UrlAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string Base64UrlWithoutPadding(const std::array<std::uint8_t, 16>& bytes) {
-  std::string encoded;
-  encoded.reserve(22);
-  std::uint32_t bits = 0;
-  int bit_count = 0;
-  for (std::uint8_t byte : bytes) {
-    bits = (bits << 8) | byte;
-    bit_count += 8;
-    while (bit_count >= 6) {
-      bit_count -= 6;
-      encoded.push_back(kBase64UrlAlphabet[(bits >> bit_count) & 0x3F]);
-    }
-  }
-  if (bit_count > 0) encoded.push_back(kBase64UrlAlphabet[(bits << (6 - bit_count)) & 0x3F]);
-  return encoded;
-}
 
 std::string ReadFile(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
@@ -98,116 +72,7 @@ std::optional<double> OptionalMedian(bool has_median, double median) {
   return has_median ? std::optional<double>(median) : std::nullopt;
 }
 
-// Exponential backoff with jitter, bounded by the call's deadline and by retry_for per outage.
-class Resumer {
- public:
-  Resumer(milliseconds retry_for, Clock::time_point deadline, grpc::Channel* channel)
-      : retry_for_(retry_for), deadline_(deadline), channel_(channel), random_(NewSeed()) {}
-
-  // After a failed attempt: false when the error is final (not retryable, or no time left);
-  // otherwise sleeps the backoff (cut short at the time limit) and returns true. No attempt
-  // starts after the limit.
-  bool ShouldResume(const grpc::Status& status) {
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || retry_for_.count() <= 0) {
-      return false;
-    }
-    const Clock::time_point now = Clock::now();
-    if (!outage_start_) outage_start_ = now;
-    connection_lost_ = channel_->GetState(false) != GRPC_CHANNEL_READY;
-    const Clock::time_point limit = std::min(deadline_, *outage_start_ + retry_for_);
-    std::uniform_int_distribution<milliseconds::rep> jitter(backoff_.count() / 2,
-                                                            backoff_.count());
-    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-    if (now >= limit) return false;
-    // The last attempt starts when the time runs out rather than never.
-    const auto left = std::chrono::duration_cast<milliseconds>(limit - now);
-    std::this_thread::sleep_for(std::min(milliseconds(jitter(random_)), left));
-    return true;
-  }
-
-  // The server answered: a later failure starts a new outage.
-  void Answered() {
-    outage_start_.reset();
-    backoff_ = kInitialBackoff;
-  }
-
-  // A stream of a new attempt was written to: if the connection had been lost and is back, the
-  // outage is over (a server restarted), so a later failure gets the full retry time again.
-  void Wrote() {
-    if (connection_lost_ && channel_->GetState(false) == GRPC_CHANNEL_READY) {
-      connection_lost_ = false;
-      Answered();
-    }
-  }
-
- private:
-  static std::seed_seq::result_type NewSeed() { return std::random_device()(); }
-
-  milliseconds retry_for_;
-  Clock::time_point deadline_;
-  grpc::Channel* channel_;
-  std::minstd_rand random_;
-  milliseconds backoff_ = kInitialBackoff;
-  std::optional<Clock::time_point> outage_start_;
-  bool connection_lost_ = false;
-};
-
 }  // namespace
-
-std::string_view StatusCodeName(grpc::StatusCode code) noexcept {
-  switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN_CODE";
-  }
-}
-
-Error::Error(const grpc::Status& status)
-    : std::runtime_error(std::string(StatusCodeName(status.error_code())) + ": " +
-                         status.error_message()),
-      code_(status.error_code()),
-      message_(status.error_message()) {
-  // The details travel as a serialized google.rpc.Status in the grpc-status-details-bin trailer;
-  // gRPC C++ hands over its bytes undecoded.
-  google::rpc::Status rich;
-  if (status.error_details().empty() || !rich.ParseFromString(status.error_details())) return;
-  for (const google::protobuf::Any& detail : rich.details()) {
-    google::rpc::BadRequest bad_request;
-    google::rpc::QuotaFailure quota_failure;
-    google::rpc::ErrorInfo error_info;
-    if (detail.UnpackTo(&bad_request)) {
-      for (const auto& violation : bad_request.field_violations()) {
-        field_violations_.push_back({violation.field(), violation.description()});
-      }
-    } else if (detail.UnpackTo(&quota_failure)) {
-      for (const auto& violation : quota_failure.violations()) {
-        quota_violations_.push_back({violation.subject(), violation.description()});
-      }
-    } else if (detail.UnpackTo(&error_info)) {
-      error_info_ = ErrorInfo{error_info.reason(), error_info.domain(),
-                              {error_info.metadata().begin(), error_info.metadata().end()}};
-    }
-  }
-}
-
-std::string_view Error::code_name() const noexcept { return StatusCodeName(code_); }
-
-bool Error::retryable() const noexcept { return code_ == grpc::StatusCode::UNAVAILABLE; }
 
 struct Client::Impl {
   ClientOptions options;
@@ -256,18 +121,6 @@ Client& Client::operator=(Client&&) noexcept = default;
 
 const ClientOptions& Client::options() const noexcept { return impl_->options; }
 std::size_t Client::batch_size() const noexcept { return impl_->options.batch_size; }
-
-std::string Client::NewId() {
-  // Named explicitly: libstdc++'s default device may prefer a CPU instruction over the kernel.
-  std::random_device random("/dev/urandom");
-  static_assert(sizeof(std::random_device::result_type) * CHAR_BIT >= 32);
-  std::array<std::uint8_t, 16> bytes{};
-  for (std::size_t i = 0; i < bytes.size(); i += 4) {
-    const std::uint32_t word = random();
-    for (std::size_t j = 0; j < 4; ++j) bytes[i + j] = static_cast<std::uint8_t>(word >> (8 * j));
-  }
-  return Base64UrlWithoutPadding(bytes);
-}
 
 std::string Client::CreateSession(std::string session_id) {
   const bool chosen_here = session_id.empty();
