@@ -12,7 +12,8 @@
 namespace median::detail {
 
 // Backoff between resumes: exponential with jitter from about 100 ms up to about 2 s (the
-// contract every language's library follows).
+// contract every language's library follows; the shape of gRPC's connection-backoff.md, with
+// "equal jitter": a pause drawn from [backoff / 2, backoff]).
 constexpr std::chrono::milliseconds kInitialBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 

@@ -132,7 +132,7 @@ class Client {
   // one empty request, which checks that the session exists).
   //
   // Exactly once: each request carries the request id "<writer>:<seq>" (a fresh writer id per
-  // call, seq from 1). After a retryable failure the library reconnects with backoff and resends,
+  // call, seq from 1; request ids that make retries safe as in Google's AIP-155). After a retryable failure the library reconnects with backoff and resends,
   // in order and with the same ids, every request not yet acknowledged; the server applies an id
   // once. An AddNumbers stream acknowledges its requests only with its final answer, so the
   // requests of a stream are kept until it ends (at most 1,048,576 numbers: beyond that the call
