@@ -131,6 +131,25 @@ TEST(Server, RunningMedianCallsBackOncePerRequestInOrder) {
   EXPECT_EQ(answers[2].median, 3);
 }
 
+TEST(Server, AnExceptionFromTheCallbackEndsTheStreamAndKeepsWhatWasApplied) {
+  TestServer server;
+  median::ClientOptions options = Plain(server);
+  options.batch_size = 1;
+  median::Client client(options);
+  const std::string session = client.CreateSession();
+  int answers = 0;
+  EXPECT_THROW(client.RunningMedian(session, std::vector<double>(500, 1.0),
+                                    [&](const median::RunningResult&) {
+                                      if (++answers == 3) throw std::runtime_error("stop");
+                                    }),
+               std::runtime_error);
+  EXPECT_EQ(answers, 3);
+  // The three answered requests stay applied; the cancel may come after a few more.
+  const std::int64_t count = client.GetMedian(session).number_count;
+  EXPECT_GE(count, 3);
+  EXPECT_LT(count, 500);
+}
+
 TEST(Server, ListSessionsPagesThroughEverySession) {
   TestServer server;
   median::Client client(Plain(server));
