@@ -10,6 +10,7 @@ import { MedianError, toMedianError } from "./errors";
 import {
   type AddNumbersRequest,
   type AddNumbersResponse,
+  type CreateSessionResponse,
   type GetMedianResponse,
   type ListSessionsResponse,
   MedianServiceClient,
@@ -62,6 +63,8 @@ export interface MedianClientOptions {
   readonly retryForMs?: number;
   /** Extra grpc-js channel options (they win over the client's). */
   readonly channelOptions?: grpc.ChannelOptions;
+  /** grpc-js client interceptors (tracing, logging), run on every call. */
+  readonly interceptors?: grpc.Interceptor[];
 }
 
 /** Options of one call. */
@@ -166,6 +169,7 @@ export class MedianClient {
       "grpc.initial_reconnect_backoff_ms": 100,
       "grpc.max_reconnect_backoff_ms": 2_000,
       ...options.channelOptions,
+      ...(options.interceptors === undefined ? {} : { interceptors: options.interceptors }),
     });
   }
 
@@ -178,12 +182,29 @@ export class MedianClient {
    * Makes a new, empty session and returns its id. Without `sessionId` the client picks one
    * (128 random bits, URL-safe), so that the routing header names the session on this first
    * call too. `ALREADY_EXISTS` when the id is taken; `INVALID_ARGUMENT` for a malformed id.
+   *
+   * Resumed after `UNAVAILABLE` like every call. When the client picked the id, an
+   * `ALREADY_EXISTS` after a resend means the first attempt made the session, and counts as
+   * success; for an id the caller chose it cannot be told apart and is thrown.
    */
-  async createSession(sessionId: string = newId(), options?: CallOptions): Promise<string> {
-    const response = await this.unary<{ sessionId: string }>(sessionId, options, (m, o, cb) =>
-      this.stub.createSession({ sessionId }, m, o, cb),
-    );
-    return response.sessionId;
+  async createSession(sessionId?: string, options?: CallOptions): Promise<string> {
+    const id = sessionId ?? newId();
+    try {
+      const response = await this.unary<CreateSessionResponse>(id, options, (m, o, cb) =>
+        this.stub.createSession({ sessionId: id }, m, o, cb),
+      );
+      return response.sessionId;
+    } catch (error) {
+      if (
+        sessionId === undefined &&
+        error instanceof MedianError &&
+        error.code === grpc.status.ALREADY_EXISTS &&
+        error.attempts > 1
+      ) {
+        return id;
+      }
+      throw error;
+    }
   }
 
   /** The session's count and median; `FAILED_PRECONDITION` while it has no numbers. */
@@ -194,11 +215,20 @@ export class MedianClient {
     return { sessionId, numberCount: response.numberCount, median: response.median };
   }
 
-  /** Removes the session and its numbers; `NOT_FOUND` if there is none. */
+  /**
+   * Removes the session and its numbers; `NOT_FOUND` if there is none. A `NOT_FOUND` after a
+   * resend (the first attempt may have deleted it) counts as success: the session is gone.
+   */
   async deleteSession(sessionId: string, options?: CallOptions): Promise<void> {
-    await this.unary(sessionId, options, (m, o, cb) =>
-      this.stub.deleteSession({ sessionId }, m, o, cb),
-    );
+    try {
+      await this.unary(sessionId, options, (m, o, cb) =>
+        this.stub.deleteSession({ sessionId }, m, o, cb),
+      );
+    } catch (error) {
+      if (!(error instanceof MedianError && error.code === grpc.status.NOT_FOUND && error.attempts > 1)) {
+        throw error;
+      }
+    }
   }
 
   /** One page of the server's sessions, ordered by id (`pageSize` 0: the server's default). */
@@ -461,8 +491,11 @@ export class MedianClient {
     return metadata;
   }
 
-  /** One unary call as a promise: deadline, metadata, abort, `MedianError`. */
-  private unary<T>(
+  /**
+   * One unary call as a promise: deadline, metadata, abort, `MedianError`; resumed after a
+   * retryable failure within the retry budget and the deadline, as ingest calls are.
+   */
+  private async unary<T>(
     sessionId: string | undefined,
     options: CallOptions | undefined,
     start: (
@@ -472,24 +505,45 @@ export class MedianClient {
     ) => grpc.ClientUnaryCall,
   ): Promise<T> {
     const signal = options?.signal;
-    return new Promise<T>((resolve, reject) => {
-      signal?.throwIfAborted();
-      const onAbort = (): void => {
-        call.cancel();
-        reject(signal?.reason);
-      };
-      const call = start(
-        this.metadata(sessionId),
-        { deadline: this.deadline(options, this.timeoutMs) },
-        (error, response) => {
-          signal?.removeEventListener("abort", onAbort);
-          if (error === null) {
-            resolve(response);
-          } else {
-            reject(toMedianError(error));
+    signal?.throwIfAborted();
+    const deadline = this.deadline(options, this.timeoutMs);
+    const resumption = this.resumption({ ...(signal === undefined ? {} : { signal }) }, deadline);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.unaryAttempt(sessionId, deadline, signal, start);
+      } catch (error) {
+        try {
+          await this.resumeOrThrow(error, resumption, signal);
+        } catch (final) {
+          if (final instanceof MedianError) {
+            final.attempts = attempt;
           }
-        },
-      );
+          throw final;
+        }
+      }
+    }
+  }
+
+  private unaryAttempt<T>(
+    sessionId: string | undefined,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    start: (
+      metadata: grpc.Metadata,
+      callOptions: Partial<grpc.CallOptions>,
+      callback: UnaryCallback<T>,
+    ) => grpc.ClientUnaryCall,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => call.cancel();
+      const call = start(this.metadata(sessionId), { deadline }, (error, response) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (error === null) {
+          resolve(response);
+        } else {
+          reject(error);
+        }
+      });
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }

@@ -48,6 +48,8 @@ export class MedianError extends Error implements ErrorDetails {
   readonly quotaViolations: readonly QuotaFailure_Violation[];
   readonly errorInfos: readonly ErrorInfo[];
   readonly other: readonly Any[];
+  /** How many times the call was sent (more than 1 when it was resumed after a failure). */
+  attempts = 1;
 
   constructor(
     readonly code: grpc.status,
