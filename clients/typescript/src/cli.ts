@@ -104,7 +104,8 @@ function parseOptions(args: string[], env: NodeJS.ProcessEnv): Options {
       );
     }
   }
-  const token = values.token ?? env[TOKEN_VARIABLE];
+  // An empty MEDIAN_TOKEN counts as unset; an empty --token is an error.
+  const token = values.token ?? (env[TOKEN_VARIABLE] || undefined);
   if (token !== undefined) {
     try {
       checkToken(token);
@@ -116,26 +117,21 @@ function parseOptions(args: string[], env: NodeJS.ProcessEnv): Options {
   if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together: the client certificate and its key");
   }
-  const client: { -readonly [K in keyof MedianClientOptions]: MedianClientOptions[K] } = {
-    retryForMs: retryForSeconds * 1000,
-  };
-  if (token !== undefined) {
-    client.token = token;
-  }
   const ca = readPem("--tls-ca", values["tls-ca"]);
   const cert = readPem("--tls-cert", values["tls-cert"]);
   const key = readPem("--tls-key", values["tls-key"]);
-  if (ca !== undefined || cert !== undefined) {
-    const tls: { -readonly [K in keyof TlsOptions]: TlsOptions[K] } = {};
-    if (ca !== undefined) {
-      tls.ca = ca;
-    }
-    if (cert !== undefined && key !== undefined) {
-      tls.cert = cert;
-      tls.key = key;
-    }
-    client.tls = tls;
-  }
+  const tls: TlsOptions | undefined =
+    ca === undefined && cert === undefined
+      ? undefined
+      : {
+          ...(ca === undefined ? {} : { ca }),
+          ...(cert === undefined || key === undefined ? {} : { cert, key }),
+        };
+  const client: MedianClientOptions = {
+    retryForMs: retryForSeconds * 1000,
+    ...(token === undefined ? {} : { token }),
+    ...(tls === undefined ? {} : { tls }),
+  };
   return {
     target: values.target,
     session: values.session,

@@ -311,7 +311,7 @@ export class MedianClient {
       }
     } catch (error) {
       source.close();
-      throw error;
+      throw error instanceof SourceFailure ? error.cause : error;
     }
     return { sessionId, addedCount, numberCount: last.numberCount, median: last.median };
   }
@@ -466,7 +466,13 @@ export class MedianClient {
       options.signal,
       (limit) =>
         new Promise((resolve) => {
-          this.stub.waitForReady(new Date(limit), (error) => resolve(error === undefined || error === null));
+          const { signal } = options;
+          const onAbort = (): void => resolve(false);
+          signal?.addEventListener("abort", onAbort, { once: true });
+          this.stub.waitForReady(new Date(limit), (error) => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve(error === undefined || error === null);
+          });
         }),
     );
   }

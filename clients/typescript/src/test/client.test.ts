@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 
 import * as grpc from "@grpc/grpc-js";
 
-import { MedianClient, MedianError, type RunningResult, SESSION_ID_HEADER } from "../index";
+import { MAX_UNACKNOWLEDGED, MedianClient, MedianError, type RunningResult, SESSION_ID_HEADER } from "../index";
 import { referenceMedian, Server, temporaryFolder } from "./helpers";
 
 /** Generous: the machine may be busy. */
@@ -230,6 +230,13 @@ describe("a plaintext server", TIMEOUT, () => {
       throw broken;
     }
     await assert.rejects(client.addNumbers(sessionId, numbers(), { batchSize: 1 }), (error: unknown) => error === broken);
+    // Also when it throws right after a full stream of MAX_UNACKNOWLEDGED requests was answered.
+    async function* oneFullStream(): AsyncGenerator<number> {
+      yield* Array.from({ length: MAX_UNACKNOWLEDGED }, (_, i) => i);
+      throw broken;
+    }
+    await assert.rejects(client.addNumbers(sessionId, oneFullStream(), { batchSize: 1 }), (error: unknown) => error === broken);
+    assert.equal((await client.getMedian(sessionId)).numberCount, BigInt(1 + MAX_UNACKNOWLEDGED));
   });
 });
 
