@@ -115,7 +115,9 @@ function parseOptions(args: string[], env: NodeJS.ProcessEnv): Options {
     }
   }
   if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
-    throw new UsageError("--tls-cert and --tls-key go together: the client certificate and its key");
+    throw new UsageError(
+      "--tls-cert and --tls-key go together: the client certificate and its key",
+    );
   }
   const ca = readPem("--tls-ca", values["tls-ca"]);
   const cert = readPem("--tls-cert", values["tls-cert"]);

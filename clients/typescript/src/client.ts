@@ -5,7 +5,14 @@ import { randomBytes } from "node:crypto";
 
 import * as grpc from "@grpc/grpc-js";
 
-import { type AnyIterable, asAsyncIterable, checkBatchSize, inBatches, Source, SourceFailure } from "./batching";
+import {
+  type AnyIterable,
+  asAsyncIterable,
+  checkBatchSize,
+  inBatches,
+  Source,
+  SourceFailure,
+} from "./batching";
 import { MedianError, toMedianError } from "./errors";
 import {
   type AddNumbersRequest,
@@ -225,7 +232,13 @@ export class MedianClient {
         this.stub.deleteSession({ sessionId }, m, o, cb),
       );
     } catch (error) {
-      if (!(error instanceof MedianError && error.code === grpc.status.NOT_FOUND && error.attempts > 1)) {
+      if (
+        !(
+          error instanceof MedianError &&
+          error.code === grpc.status.NOT_FOUND &&
+          error.attempts > 1
+        )
+      ) {
         throw error;
       }
     }
@@ -299,7 +312,14 @@ export class MedianClient {
         let response: AddNumbersResponse | undefined;
         while (response === undefined) {
           try {
-            response = await this.addNumbersStream(sessionId, pending, source, nextRequest, deadline, signal);
+            response = await this.addNumbersStream(
+              sessionId,
+              pending,
+              source,
+              nextRequest,
+              deadline,
+              signal,
+            );
           } catch (error) {
             await this.resumeOrThrow(error, resumption, signal);
           }
@@ -643,7 +663,10 @@ class RunningStream {
   private async write(): Promise<void> {
     const send = async (request: RunningMedianRequest): Promise<void> => {
       if (!this.call.write(request)) {
-        await Promise.race([new Promise((resolve) => this.call.once("drain", resolve)), this.stopping]);
+        await Promise.race([
+          new Promise((resolve) => this.call.once("drain", resolve)),
+          this.stopping,
+        ]);
       }
     };
     for (const request of [...this.pending]) {

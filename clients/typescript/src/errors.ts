@@ -32,7 +32,12 @@ export interface ErrorDetails {
   readonly other: readonly Any[];
 }
 
-const NO_DETAILS: ErrorDetails = { fieldViolations: [], quotaViolations: [], errorInfos: [], other: [] };
+const NO_DETAILS: ErrorDetails = {
+  fieldViolations: [],
+  quotaViolations: [],
+  errorInfos: [],
+  other: [],
+};
 
 /**
  * A call to the median service failed.

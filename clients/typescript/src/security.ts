@@ -78,5 +78,8 @@ export function security(tls: TlsOptions | undefined, token: string | undefined)
     metadata.set(AUTHORIZATION, `Bearer ${token}`);
     callback(null, metadata);
   });
-  return { channelCredentials: grpc.credentials.combineChannelCredentials(ssl, bearer), callMetadata: [] };
+  return {
+    channelCredentials: grpc.credentials.combineChannelCredentials(ssl, bearer),
+    callMetadata: [],
+  };
 }

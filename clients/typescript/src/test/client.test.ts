@@ -8,7 +8,13 @@ import { after, before, describe, it } from "node:test";
 
 import * as grpc from "@grpc/grpc-js";
 
-import { MAX_UNACKNOWLEDGED, MedianClient, MedianError, type RunningResult, SESSION_ID_HEADER } from "../index";
+import {
+  MAX_UNACKNOWLEDGED,
+  MedianClient,
+  MedianError,
+  type RunningResult,
+  SESSION_ID_HEADER,
+} from "../index";
 import { referenceMedian, Server, temporaryFolder } from "./helpers";
 
 /** Generous: the machine may be busy. */
@@ -64,7 +70,11 @@ describe("a plaintext server", TIMEOUT, () => {
     assert.match(sessionId, /^[A-Za-z0-9_-]{22}$/);
     const added = await client.addNumbers(sessionId, [3, 1, 2, 10], { batchSize: 3 });
     assert.deepEqual(added, { sessionId, addedCount: 4n, numberCount: 4n, median: 2.5 });
-    assert.deepEqual(await client.getMedian(sessionId), { sessionId, numberCount: 4n, median: 2.5 });
+    assert.deepEqual(await client.getMedian(sessionId), {
+      sessionId,
+      numberCount: 4n,
+      median: 2.5,
+    });
     const listed = [];
     for await (const session of client.listSessions()) {
       listed.push(session);
@@ -110,7 +120,12 @@ describe("a plaintext server", TIMEOUT, () => {
 
   it("answers an empty input with one empty request", async () => {
     const sessionId = await client.createSession();
-    assert.deepEqual(await client.addNumbers(sessionId, []), { sessionId, addedCount: 0n, numberCount: 0n, median: undefined });
+    assert.deepEqual(await client.addNumbers(sessionId, []), {
+      sessionId,
+      addedCount: 0n,
+      numberCount: 0n,
+      median: undefined,
+    });
     await assert.rejects(client.getMedian(sessionId), rejectsWith(grpc.status.FAILED_PRECONDITION));
   });
 
@@ -120,12 +135,21 @@ describe("a plaintext server", TIMEOUT, () => {
     for await (const result of client.runningMedian(sessionId, [[5], [1, 3], [], [10]])) {
       results.push(result);
     }
-    assert.deepEqual(results.map((r) => [r.addedCount, r.numberCount, r.median]), [
-      [1n, 1n, 5], [2n, 3n, 3], [0n, 3n, 3], [1n, 4n, 4],
-    ]);
+    assert.deepEqual(
+      results.map((r) => [r.addedCount, r.numberCount, r.median]),
+      [
+        [1n, 1n, 5],
+        [2n, 3n, 3],
+        [0n, 3n, 3],
+        [1n, 4n, 4],
+      ],
+    );
     const writer = results[0]!.requestId.split(":")[0]!;
     assert.match(writer, /^[A-Za-z0-9_-]{22}$/);
-    assert.deepEqual(results.map((r) => r.requestId), [1, 2, 3, 4].map((seq) => `${writer}:${seq}`));
+    assert.deepEqual(
+      results.map((r) => r.requestId),
+      [1, 2, 3, 4].map((seq) => `${writer}:${seq}`),
+    );
   });
 
   it("pages through the sessions", async () => {
@@ -148,13 +172,19 @@ describe("a plaintext server", TIMEOUT, () => {
 
   it("reports a NaN with its BadRequest field violation, keeping what came before", async () => {
     const sessionId = await client.createSession();
-    await assert.rejects(client.addNumbers(sessionId, [1, 2, 3, Number.NaN], { batchSize: 3 }), (error: unknown) => {
-      rejectsWith(grpc.status.INVALID_ARGUMENT)(error);
-      const { fieldViolations } = error as MedianError;
-      assert.deepEqual(fieldViolations.map((v) => v.field), ["numbers[0]"]);
-      assert.ok(fieldViolations[0]!.description.length > 0);
-      return true;
-    });
+    await assert.rejects(
+      client.addNumbers(sessionId, [1, 2, 3, Number.NaN], { batchSize: 3 }),
+      (error: unknown) => {
+        rejectsWith(grpc.status.INVALID_ARGUMENT)(error);
+        const { fieldViolations } = error as MedianError;
+        assert.deepEqual(
+          fieldViolations.map((v) => v.field),
+          ["numbers[0]"],
+        );
+        assert.ok(fieldViolations[0]!.description.length > 0);
+        return true;
+      },
+    );
     assert.equal((await client.getMedian(sessionId)).numberCount, 3n);
 
     const running = sessionId + "x";
@@ -168,7 +198,10 @@ describe("a plaintext server", TIMEOUT, () => {
       })(),
       (error: unknown) => {
         rejectsWith(grpc.status.INVALID_ARGUMENT)(error);
-        assert.deepEqual((error as MedianError).fieldViolations.map((v) => v.field), ["numbers[1]"]);
+        assert.deepEqual(
+          (error as MedianError).fieldViolations.map((v) => v.field),
+          ["numbers[1]"],
+        );
         return true;
       },
     );
@@ -187,7 +220,10 @@ describe("a plaintext server", TIMEOUT, () => {
       rejectsWith(grpc.status.DEADLINE_EXCEEDED),
     );
     assert.ok(Date.now() - started < 30_000);
-    await assert.rejects(client.getMedian(sessionId, { deadline: new Date(Date.now() - 1) }), rejectsWith(grpc.status.DEADLINE_EXCEEDED));
+    await assert.rejects(
+      client.getMedian(sessionId, { deadline: new Date(Date.now() - 1) }),
+      rejectsWith(grpc.status.DEADLINE_EXCEEDED),
+    );
   });
 
   it("stops a call when its AbortSignal aborts, with the signal's reason", async () => {
@@ -202,13 +238,18 @@ describe("a plaintext server", TIMEOUT, () => {
     const seenCounts: bigint[] = [];
     await assert.rejects(
       (async () => {
-        for await (const result of client.runningMedian(sessionId, numbers(), { signal: controller.signal })) {
+        for await (const result of client.runningMedian(sessionId, numbers(), {
+          signal: controller.signal,
+        })) {
           seenCounts.push(result.numberCount);
         }
       })(),
       (error: unknown) => error === reason,
     );
-    await assert.rejects(client.getMedian(sessionId, { signal: AbortSignal.abort(reason) }), (error: unknown) => error === reason);
+    await assert.rejects(
+      client.getMedian(sessionId, { signal: AbortSignal.abort(reason) }),
+      (error: unknown) => error === reason,
+    );
   });
 
   it("ends the stream when the caller leaves the loop early", async () => {
@@ -229,13 +270,19 @@ describe("a plaintext server", TIMEOUT, () => {
       yield 1;
       throw broken;
     }
-    await assert.rejects(client.addNumbers(sessionId, numbers(), { batchSize: 1 }), (error: unknown) => error === broken);
+    await assert.rejects(
+      client.addNumbers(sessionId, numbers(), { batchSize: 1 }),
+      (error: unknown) => error === broken,
+    );
     // Also when it throws right after a full stream of MAX_UNACKNOWLEDGED requests was answered.
     async function* oneFullStream(): AsyncGenerator<number> {
       yield* Array.from({ length: MAX_UNACKNOWLEDGED }, (_, i) => i);
       throw broken;
     }
-    await assert.rejects(client.addNumbers(sessionId, oneFullStream(), { batchSize: 1 }), (error: unknown) => error === broken);
+    await assert.rejects(
+      client.addNumbers(sessionId, oneFullStream(), { batchSize: 1 }),
+      (error: unknown) => error === broken,
+    );
     assert.equal((await client.getMedian(sessionId)).numberCount, BigInt(1 + MAX_UNACKNOWLEDGED));
   });
 });
@@ -259,8 +306,14 @@ describe("limits", TIMEOUT, () => {
     await assert.rejects(client.addNumbers(sessionId, [1, 2, 3, 4, 5, 6]), (error: unknown) => {
       rejectsWith(grpc.status.RESOURCE_EXHAUSTED)(error);
       const { quotaViolations, errorInfos } = error as MedianError;
-      assert.deepEqual(quotaViolations.map((v) => v.subject), ["--max-session-numbers"]);
-      assert.deepEqual(errorInfos.map((i) => i.reason), ["MAX_SESSION_NUMBERS"]);
+      assert.deepEqual(
+        quotaViolations.map((v) => v.subject),
+        ["--max-session-numbers"],
+      );
+      assert.deepEqual(
+        errorInfos.map((i) => i.reason),
+        ["MAX_SESSION_NUMBERS"],
+      );
       return true;
     });
     await assert.rejects(client.getMedian(sessionId), rejectsWith(grpc.status.FAILED_PRECONDITION));
@@ -308,7 +361,9 @@ describe("a server that is SIGKILLed and restarted on its --data-dir", TIMEOUT, 
     const numbers = shuffled(6_000, 777);
     // 600 requests of 10: crashes inside the first and the third stream of 256 requests.
     streams.length = 0;
-    const added = await client.addNumbers(sessionId, crashing(numbers, [1_000, 5_500]), { batchSize: 10 });
+    const added = await client.addNumbers(sessionId, crashing(numbers, [1_000, 5_500]), {
+      batchSize: 10,
+    });
     // Three streams of at most 256 requests without failures; each crash adds at least one.
     assert.ok(streams.filter((name) => name === "AddNumbers").length >= 5, streams.join(" "));
     assert.equal(added.numberCount, 6_000n);
@@ -328,9 +383,15 @@ describe("a server that is SIGKILLed and restarted on its --data-dir", TIMEOUT, 
     }
     assert.ok(streams.filter((name) => name === "RunningMedian").length >= 3, streams.join(" "));
     assert.equal(results.length, 300);
-    assert.deepEqual(results.map((r) => r.numberCount), batches.map((_, i) => BigInt(10 * (i + 1))));
+    assert.deepEqual(
+      results.map((r) => r.numberCount),
+      batches.map((_, i) => BigInt(10 * (i + 1))),
+    );
     const writer = results[0]!.requestId.split(":")[0];
-    assert.deepEqual(results.map((r) => r.requestId), batches.map((_, i) => `${writer}:${i + 1}`));
+    assert.deepEqual(
+      results.map((r) => r.requestId),
+      batches.map((_, i) => `${writer}:${i + 1}`),
+    );
     assert.equal(results.at(-1)!.median, referenceMedian(numbers));
   });
 
@@ -339,11 +400,15 @@ describe("a server that is SIGKILLed and restarted on its --data-dir", TIMEOUT, 
     const once = new MedianClient(server.target, { retryForMs: 0 });
     try {
       await assert.rejects(
-        once.addNumbers(sessionId, (async function* () {
-          yield 1;
-          await server.kill();
-          yield 2;
-        })(), { batchSize: 1 }),
+        once.addNumbers(
+          sessionId,
+          (async function* () {
+            yield 1;
+            await server.kill();
+            yield 2;
+          })(),
+          { batchSize: 1 },
+        ),
         rejectsWith(grpc.status.UNAVAILABLE),
       );
     } finally {
@@ -359,12 +424,16 @@ describe("a server that is SIGKILLed and restarted on its --data-dir", TIMEOUT, 
     let failedAt = 0;
     try {
       await assert.rejects(
-        brief.addNumbers(sessionId, (async function* () {
-          yield 1;
-          await server.kill();
-          failedAt = Date.now();
-          yield 2;
-        })(), { batchSize: 1 }),
+        brief.addNumbers(
+          sessionId,
+          (async function* () {
+            yield 1;
+            await server.kill();
+            failedAt = Date.now();
+            yield 2;
+          })(),
+          { batchSize: 1 },
+        ),
         rejectsWith(grpc.status.UNAVAILABLE),
       );
       const waited = Date.now() - failedAt;

@@ -145,18 +145,62 @@ export function makeCertificates(folder: string): Certificates {
     execFileSync("openssl", args, { cwd: folder, stdio: "pipe" });
   };
   const newKey = (key: string): string[] => [
-    "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
   ];
   const makeCa = (name: string): void => {
-    openssl("req", "-x509", ...newKey(`${name}.key`), "-out", `${name}.pem`, "-days", "2",
-      "-subj", `/CN=${name}`, "-config", config, "-extensions", "ca");
+    openssl(
+      "req",
+      "-x509",
+      ...newKey(`${name}.key`),
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-config",
+      config,
+      "-extensions",
+      "ca",
+    );
   };
   const makeSigned = (name: string, ca: string, kind: string): void => {
-    openssl("req", "-new", ...newKey(`${name}.key`), "-out", `${name}.csr`, "-subj", `/CN=${name}`,
-      "-config", config);
-    openssl("x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`,
-      "-CAcreateserial", "-days", "2", "-out", `${name}.pem`, "-extfile", config,
-      "-extensions", kind);
+    openssl(
+      "req",
+      "-new",
+      ...newKey(`${name}.key`),
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${name}`,
+      "-config",
+      config,
+    );
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${ca}.pem`,
+      "-CAkey",
+      `${ca}.key`,
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-out",
+      `${name}.pem`,
+      "-extfile",
+      config,
+      "-extensions",
+      kind,
+    );
   };
   makeCa("ca");
   makeCa("other-ca");

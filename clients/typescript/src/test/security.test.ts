@@ -50,7 +50,14 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
     certs = makeCertificates(folder.path);
     const tokens = join(folder.path, "tokens");
     writeFileSync(tokens, `${TOKEN} tenant-a\n`);
-    server = await Server.start(["--tls-cert", certs.serverCert, "--tls-key", certs.serverKey, "--auth-tokens", tokens]);
+    server = await Server.start([
+      "--tls-cert",
+      certs.serverCert,
+      "--tls-key",
+      certs.serverKey,
+      "--auth-tokens",
+      tokens,
+    ]);
   });
 
   after(async () => {
@@ -60,7 +67,10 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
 
   for (const host of ["localhost", "127.0.0.1"]) {
     it(`works over TLS with the CA and the token (target ${host})`, async () => {
-      const client = new MedianClient(`${host}:${server.port}`, { tls: { ca: readFileSync(certs.ca) }, token: TOKEN });
+      const client = new MedianClient(`${host}:${server.port}`, {
+        tls: { ca: readFileSync(certs.ca) },
+        token: TOKEN,
+      });
       try {
         const sessionId = await client.createSession();
         await client.addNumbers(sessionId, [4, 1, 3]);
@@ -78,7 +88,9 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
   }
 
   it("is refused without a token, with an ErrorInfo detail", async () => {
-    const client = new MedianClient(`localhost:${server.port}`, { tls: { ca: readFileSync(certs.ca) } });
+    const client = new MedianClient(`localhost:${server.port}`, {
+      tls: { ca: readFileSync(certs.ca) },
+    });
     try {
       await assert.rejects(client.createSession(), (error: unknown) => {
         assert.equal(code(error), "UNAUTHENTICATED");
@@ -91,9 +103,15 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
   });
 
   it("is refused with a wrong token", async () => {
-    const client = new MedianClient(`localhost:${server.port}`, { tls: { ca: readFileSync(certs.ca) }, token: "x".repeat(32) });
+    const client = new MedianClient(`localhost:${server.port}`, {
+      tls: { ca: readFileSync(certs.ca) },
+      token: "x".repeat(32),
+    });
     try {
-      await assert.rejects(client.createSession(), (error: unknown) => code(error) === "UNAUTHENTICATED");
+      await assert.rejects(
+        client.createSession(),
+        (error: unknown) => code(error) === "UNAUTHENTICATED",
+      );
     } finally {
       client.close();
     }
@@ -106,7 +124,10 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
       retryForMs: 0,
     });
     try {
-      await assert.rejects(client.createSession(), (error: unknown) => code(error) === "UNAVAILABLE");
+      await assert.rejects(
+        client.createSession(),
+        (error: unknown) => code(error) === "UNAVAILABLE",
+      );
     } finally {
       client.close();
     }
@@ -114,12 +135,23 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
 
   it("command line: runs over TLS with --token or MEDIAN_TOKEN, and prints the error's details", async () => {
     const target = `127.0.0.1:${server.port}`;
-    const withFlag = await cli(["--target", target, "--tls-ca", certs.ca, "--token", TOKEN, "--running", "--batch", "2"], "3 1 2 10");
+    const withFlag = await cli(
+      ["--target", target, "--tls-ca", certs.ca, "--token", TOKEN, "--running", "--batch", "2"],
+      "3 1 2 10",
+    );
     assert.equal(withFlag.stderr, "");
     assert.equal(withFlag.status, 0);
-    assert.deepEqual(withFlag.stdout.split("\n").slice(1), ["count=2 median=2", "count=4 median=2.5", ""]);
+    assert.deepEqual(withFlag.stdout.split("\n").slice(1), [
+      "count=2 median=2",
+      "count=4 median=2.5",
+      "",
+    ]);
 
-    const withVariable = await cli(["--target", target, "--tls-ca", certs.ca, "--delete"], "3 1 2 10", { MEDIAN_TOKEN: TOKEN });
+    const withVariable = await cli(
+      ["--target", target, "--tls-ca", certs.ca, "--delete"],
+      "3 1 2 10",
+      { MEDIAN_TOKEN: TOKEN },
+    );
     assert.equal(withVariable.status, 0, withVariable.stderr);
     assert.match(withVariable.stdout, /^session=[A-Za-z0-9_-]{22}\ncount=4 median=2.5\n$/);
 
@@ -139,7 +171,12 @@ describe("a server that requires client certificates (mutual TLS)", TIMEOUT, () 
   before(async () => {
     certs = makeCertificates(folder.path);
     server = await Server.start([
-      "--tls-cert", certs.serverCert, "--tls-key", certs.serverKey, "--tls-client-ca", certs.ca,
+      "--tls-cert",
+      certs.serverCert,
+      "--tls-key",
+      certs.serverKey,
+      "--tls-client-ca",
+      certs.ca,
     ]);
   });
 
@@ -150,7 +187,11 @@ describe("a server that requires client certificates (mutual TLS)", TIMEOUT, () 
 
   it("accepts a client certificate its CA signed", async () => {
     const client = new MedianClient(`localhost:${server.port}`, {
-      tls: { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) },
+      tls: {
+        ca: readFileSync(certs.ca),
+        cert: readFileSync(certs.clientCert),
+        key: readFileSync(certs.clientKey),
+      },
     });
     try {
       const sessionId = await client.createSession();
@@ -163,11 +204,18 @@ describe("a server that requires client certificates (mutual TLS)", TIMEOUT, () 
   it("refuses a client without a certificate, or with one another CA signed", async () => {
     for (const tls of [
       { ca: readFileSync(certs.ca) },
-      { ca: readFileSync(certs.ca), cert: readFileSync(certs.otherClientCert), key: readFileSync(certs.otherClientKey) },
+      {
+        ca: readFileSync(certs.ca),
+        cert: readFileSync(certs.otherClientCert),
+        key: readFileSync(certs.otherClientKey),
+      },
     ]) {
       const client = new MedianClient(`localhost:${server.port}`, { tls, retryForMs: 0 });
       try {
-        await assert.rejects(client.createSession(), (error: unknown) => code(error) === "UNAVAILABLE");
+        await assert.rejects(
+          client.createSession(),
+          (error: unknown) => code(error) === "UNAVAILABLE",
+        );
       } finally {
         client.close();
       }
@@ -176,11 +224,26 @@ describe("a server that requires client certificates (mutual TLS)", TIMEOUT, () 
 
   it("command line: --tls-cert and --tls-key present the client certificate", async () => {
     const target = `localhost:${server.port}`;
-    const ok = await cli(["--target", target, "--tls-ca", certs.ca, "--tls-cert", certs.clientCert, "--tls-key", certs.clientKey], "1 2 3");
+    const ok = await cli(
+      [
+        "--target",
+        target,
+        "--tls-ca",
+        certs.ca,
+        "--tls-cert",
+        certs.clientCert,
+        "--tls-key",
+        certs.clientKey,
+      ],
+      "1 2 3",
+    );
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stdout, /\ncount=3 median=2\n$/);
 
-    const half = await cli(["--target", target, "--tls-ca", certs.ca, "--tls-cert", certs.clientCert], "1");
+    const half = await cli(
+      ["--target", target, "--tls-ca", certs.ca, "--tls-cert", certs.clientCert],
+      "1",
+    );
     assert.equal(half.status, 2);
     assert.match(half.stderr, /--tls-cert and --tls-key go together/);
     assert.equal(half.stdout, "");
@@ -218,7 +281,10 @@ describe("a plaintext server with bearer tokens", TIMEOUT, () => {
     }
     const anonymous = new MedianClient(server.target);
     try {
-      await assert.rejects(anonymous.createSession(), (error: unknown) => code(error) === "UNAUTHENTICATED");
+      await assert.rejects(
+        anonymous.createSession(),
+        (error: unknown) => code(error) === "UNAUTHENTICATED",
+      );
     } finally {
       anonymous.close();
     }
@@ -239,7 +305,11 @@ describe("the command line", TIMEOUT, () => {
   it("prints the BadRequest detail of a NaN after two answered requests", async () => {
     const result = await cli(["--target", server.target, "--running", "--batch", "1"], "1 2 NaN 4");
     assert.equal(result.status, 1);
-    assert.deepEqual(result.stdout.split("\n").slice(1), ["count=1 median=1", "count=2 median=1.5", ""]);
+    assert.deepEqual(result.stdout.split("\n").slice(1), [
+      "count=1 median=1",
+      "count=2 median=1.5",
+      "",
+    ]);
     const lines = result.stderr.trimEnd().split("\n");
     assert.match(lines[0]!, /^error: INVALID_ARGUMENT: /);
     assert.match(lines[1]!, /^detail: BadRequest numbers\[0\]: ./);

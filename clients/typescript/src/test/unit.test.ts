@@ -5,7 +5,12 @@ import { describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 
 import { inBatches, Source, SourceFailure } from "../batching";
-import { decodeStatusDetails, isServiceError, MedianError, STATUS_DETAILS_TRAILER } from "../errors";
+import {
+  decodeStatusDetails,
+  isServiceError,
+  MedianError,
+  STATUS_DETAILS_TRAILER,
+} from "../errors";
 import { Any } from "../gen/google/protobuf/any";
 import { BadRequest, ErrorInfo, QuotaFailure } from "../gen/google/rpc/error_details";
 import { Status } from "../gen/google/rpc/status";
@@ -18,7 +23,11 @@ function pack(typeName: string, value: Uint8Array): Any {
   return { typeUrl: `type.googleapis.com/${typeName}`, value: Buffer.from(value) };
 }
 
-function serviceError(code: grpc.status, details: string, trailers = new grpc.Metadata()): grpc.ServiceError {
+function serviceError(
+  code: grpc.status,
+  details: string,
+  trailers = new grpc.Metadata(),
+): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: trailers });
 }
 
@@ -36,29 +45,74 @@ describe("MedianError", () => {
       code: grpc.status.INVALID_ARGUMENT,
       message: "bad",
       details: [
-        pack("google.rpc.BadRequest", BadRequest.encode({
-          fieldViolations: [{ field: "numbers[3]", description: "nan is not finite", reason: "", localizedMessage: undefined }],
-        }).finish()),
-        pack("google.rpc.QuotaFailure", QuotaFailure.encode({
-          violations: [{ subject: "--max-sessions", description: "limit 2", apiService: "", quotaMetric: "", quotaId: "", quotaDimensions: {}, quotaValue: 0n, futureQuotaValue: undefined }],
-        }).finish()),
-        pack("google.rpc.ErrorInfo", ErrorInfo.encode({ reason: "MAX_SESSIONS", domain: "median.v1", metadata: { limit: "2" } }).finish()),
+        pack(
+          "google.rpc.BadRequest",
+          BadRequest.encode({
+            fieldViolations: [
+              {
+                field: "numbers[3]",
+                description: "nan is not finite",
+                reason: "",
+                localizedMessage: undefined,
+              },
+            ],
+          }).finish(),
+        ),
+        pack(
+          "google.rpc.QuotaFailure",
+          QuotaFailure.encode({
+            violations: [
+              {
+                subject: "--max-sessions",
+                description: "limit 2",
+                apiService: "",
+                quotaMetric: "",
+                quotaId: "",
+                quotaDimensions: {},
+                quotaValue: 0n,
+                futureQuotaValue: undefined,
+              },
+            ],
+          }).finish(),
+        ),
+        pack(
+          "google.rpc.ErrorInfo",
+          ErrorInfo.encode({
+            reason: "MAX_SESSIONS",
+            domain: "median.v1",
+            metadata: { limit: "2" },
+          }).finish(),
+        ),
         pack("google.rpc.Help", new Uint8Array([])),
       ],
     }).finish();
     const trailers = new grpc.Metadata();
     trailers.set(STATUS_DETAILS_TRAILER, Buffer.from(status));
-    const error = MedianError.fromServiceError(serviceError(grpc.status.INVALID_ARGUMENT, "bad", trailers));
+    const error = MedianError.fromServiceError(
+      serviceError(grpc.status.INVALID_ARGUMENT, "bad", trailers),
+    );
 
     assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
     assert.equal(error.codeName, "INVALID_ARGUMENT");
     assert.equal(error.details, "bad");
     assert.equal(error.message, "INVALID_ARGUMENT: bad");
     assert.ok(error instanceof Error);
-    assert.deepEqual(error.fieldViolations.map((v) => [v.field, v.description]), [["numbers[3]", "nan is not finite"]]);
-    assert.deepEqual(error.quotaViolations.map((v) => [v.subject, v.description]), [["--max-sessions", "limit 2"]]);
-    assert.deepEqual(error.errorInfos.map((i) => [i.reason, i.domain, i.metadata]), [["MAX_SESSIONS", "median.v1", { limit: "2" }]]);
-    assert.deepEqual(error.other.map((d) => d.typeUrl), ["type.googleapis.com/google.rpc.Help"]);
+    assert.deepEqual(
+      error.fieldViolations.map((v) => [v.field, v.description]),
+      [["numbers[3]", "nan is not finite"]],
+    );
+    assert.deepEqual(
+      error.quotaViolations.map((v) => [v.subject, v.description]),
+      [["--max-sessions", "limit 2"]],
+    );
+    assert.deepEqual(
+      error.errorInfos.map((i) => [i.reason, i.domain, i.metadata]),
+      [["MAX_SESSIONS", "median.v1", { limit: "2" }]],
+    );
+    assert.deepEqual(
+      error.other.map((d) => d.typeUrl),
+      ["type.googleapis.com/google.rpc.Help"],
+    );
   });
 
   it("has empty details when the trailer is missing or not a Status", () => {
@@ -66,7 +120,12 @@ describe("MedianError", () => {
     garbage.set(STATUS_DETAILS_TRAILER, Buffer.from([0xff, 0xff, 0xff]));
     for (const trailers of [new grpc.Metadata(), garbage]) {
       const details = decodeStatusDetails(trailers);
-      assert.deepEqual(details, { fieldViolations: [], quotaViolations: [], errorInfos: [], other: [] });
+      assert.deepEqual(details, {
+        fieldViolations: [],
+        quotaViolations: [],
+        errorInfos: [],
+        other: [],
+      });
     }
   });
 
@@ -82,13 +141,23 @@ describe("retries", () => {
     assert.ok(isRetryable(serviceError(grpc.status.UNAVAILABLE, "Connection dropped")));
     assert.ok(isRetryable(serviceError(grpc.status.INTERNAL, "Received RST_STREAM with code 2")));
     for (const code of [
-      grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.RESOURCE_EXHAUSTED,
-      grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.FAILED_PRECONDITION,
-      grpc.status.ALREADY_EXISTS, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED,
+      grpc.status.INVALID_ARGUMENT,
+      grpc.status.NOT_FOUND,
+      grpc.status.RESOURCE_EXHAUSTED,
+      grpc.status.UNAUTHENTICATED,
+      grpc.status.PERMISSION_DENIED,
+      grpc.status.FAILED_PRECONDITION,
+      grpc.status.ALREADY_EXISTS,
+      grpc.status.DEADLINE_EXCEEDED,
+      grpc.status.CANCELLED,
     ]) {
       assert.ok(!isRetryable(serviceError(code, "refused")), grpc.status[code]);
     }
-    assert.ok(!isRetryable(serviceError(grpc.status.INTERNAL, "internal error; the server has logged the details")));
+    assert.ok(
+      !isRetryable(
+        serviceError(grpc.status.INTERNAL, "internal error; the server has logged the details"),
+      ),
+    );
     assert.ok(!isRetryable(new Error("UNAVAILABLE")));
   });
 
@@ -136,7 +205,12 @@ describe("retries", () => {
 
   it("rejects while it waits when the signal aborts", async () => {
     const controller = new AbortController();
-    const resumption = new Resumption(60_000, Date.now() + 60_000, controller.signal, async () => true);
+    const resumption = new Resumption(
+      60_000,
+      Date.now() + 60_000,
+      controller.signal,
+      async () => true,
+    );
     const waiting = resumption.beforeRetry(serviceError(grpc.status.UNAVAILABLE, "down"));
     controller.abort();
     await assert.rejects(waiting);
@@ -204,7 +278,9 @@ describe("ids, tokens and TLS settings", () => {
   });
 
   it("sends the token as metadata only on plaintext, and needs a key with a certificate", () => {
-    assert.deepEqual(security(undefined, "abcdef0123456789").callMetadata, [["authorization", "Bearer abcdef0123456789"]]);
+    assert.deepEqual(security(undefined, "abcdef0123456789").callMetadata, [
+      ["authorization", "Bearer abcdef0123456789"],
+    ]);
     assert.deepEqual(security({}, "abcdef0123456789").callMetadata, []);
     assert.equal(security({}, undefined).channelCredentials._isSecure(), true);
     assert.equal(security(undefined, undefined).channelCredentials._isSecure(), false);
@@ -215,7 +291,11 @@ describe("ids, tokens and TLS settings", () => {
 describe("command-line numbers", () => {
   it("parses decimal tokens and the three special ones, and refuses anything else", () => {
     assert.deepEqual(parseNumbers(" 1 -2.5\n1e3\t.5 "), [1, -2.5, 1000, 0.5]);
-    assert.deepEqual(parseNumbers("NaN Infinity -Infinity").map(String), ["NaN", "Infinity", "-Infinity"]);
+    assert.deepEqual(parseNumbers("NaN Infinity -Infinity").map(String), [
+      "NaN",
+      "Infinity",
+      "-Infinity",
+    ]);
     for (const bad of ["0x10", "1_0", "inf", "abc"]) {
       assert.throws(() => parseNumbers(bad), BadTokenError);
     }

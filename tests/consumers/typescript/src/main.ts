@@ -35,7 +35,9 @@ if (target === undefined) {
   process.exitCode = 2;
 } else {
   main(target).catch((error: unknown) => {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(
+      `error: ${error instanceof Error ? error.message : String(error)}`,
+    );
     process.exitCode = 1;
   });
 }
