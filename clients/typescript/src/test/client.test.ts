@@ -226,6 +226,26 @@ describe("a plaintext server", TIMEOUT, () => {
     );
   });
 
+  it("gives every call the client's default deadline", async () => {
+    const brief = new MedianClient(server.target, { streamTimeoutMs: 300, retryForMs: 0 });
+    try {
+      const sessionId = await brief.createSession();
+      async function* stalled(): AsyncGenerator<number> {
+        yield 1;
+        await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+      }
+      const started = Date.now();
+      await assert.rejects(
+        brief.addNumbers(sessionId, stalled()),
+        rejectsWith(grpc.status.DEADLINE_EXCEEDED),
+      );
+      const took = Date.now() - started;
+      assert.ok(took >= 250 && took < 30_000, `ended after ${took} ms`);
+    } finally {
+      brief.close();
+    }
+  });
+
   it("stops a call when its AbortSignal aborts, with the signal's reason", async () => {
     const sessionId = await client.createSession();
     const controller = new AbortController();

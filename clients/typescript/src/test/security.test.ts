@@ -133,6 +133,22 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
     }
   });
 
+  it("trusts only the system's roots with tls: {}, so not the test CA", async () => {
+    const client = new MedianClient(`localhost:${server.port}`, {
+      tls: {},
+      token: TOKEN,
+      retryForMs: 0,
+    });
+    try {
+      await assert.rejects(
+        client.createSession(),
+        (error: unknown) => code(error) === "UNAVAILABLE",
+      );
+    } finally {
+      client.close();
+    }
+  });
+
   it("command line: runs over TLS with --token or MEDIAN_TOKEN, and prints the error's details", async () => {
     const target = `127.0.0.1:${server.port}`;
     const withFlag = await cli(
