@@ -24,6 +24,16 @@ export async function* inBatches(
   size: number,
 ): AsyncGenerator<number[]> {
   checkBatchSize(size);
+  if (Array.isArray(numbers)) {
+    // An array is cut by slicing, not one number at a time through the generator.
+    for (let start = 0; start < numbers.length; start += size) {
+      yield numbers.slice(start, start + size);
+    }
+    if (numbers.length === 0) {
+      yield [];
+    }
+    return;
+  }
   let batch: number[] = [];
   let yielded = false;
   for await (const number of asAsyncIterable(numbers)) {
