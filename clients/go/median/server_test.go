@@ -1,0 +1,204 @@
+package median
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests run the project's real server, started from the repository root the way `make
+// serve` does (the Makefile's test target makes the virtual environment first).
+const repoRoot = "../../.."
+
+var listening = regexp.MustCompile(`listening on (\S+):(\d+)`)
+
+// server is one median-server process; restart brings it back on the same port and flags.
+type server struct {
+	t    *testing.T
+	args []string
+	port string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  strings.Builder
+}
+
+// startServer starts `median-server --port 0 args...` and waits until it listens.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, args: args, port: "0"}
+	s.start()
+	t.Cleanup(s.kill)
+	return s
+}
+
+func (s *server) addr() string { return "127.0.0.1:" + s.port }
+
+func (s *server) start() {
+	s.t.Helper()
+	exe, err := filepath.Abs(filepath.Join(repoRoot, ".venv/bin/median-server"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := os.Stat(exe); err != nil {
+		s.t.Fatalf("the server is missing (%v): run `make venv` at the repository root", err)
+	}
+	cmd := exec.Command(exe, append([]string{"--host", "127.0.0.1", "--port", s.port}, s.args...)...)
+	cmd.Dir = repoRoot
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	port := make(chan string, 1)
+	go func() {
+		scanner := bufio.NewScanner(stderr)
+		for scanner.Scan() {
+			line := scanner.Text()
+			s.mu.Lock()
+			s.log.WriteString(line + "\n")
+			s.mu.Unlock()
+			if m := listening.FindStringSubmatch(line); m != nil {
+				select {
+				case port <- m[2]:
+				default:
+				}
+			}
+		}
+		close(port)
+	}()
+	select {
+	case p, ok := <-port:
+		if !ok {
+			cmd.Wait()
+			s.t.Fatalf("median-server %v exited before listening:\n%s", s.args, s.output())
+		}
+		s.port, s.cmd = p, cmd
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		s.t.Fatalf("median-server %v did not listen within 90 s:\n%s", s.args, s.output())
+	}
+}
+
+func (s *server) output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// kill sends SIGKILL (no shutdown, no flushing) and waits for the process to end.
+func (s *server) kill() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// restart starts the server again on its port, with its flags (and so its --data-dir).
+func (s *server) restart() { s.start() }
+
+// certs are PEM files made with crypto/x509: ca signed the server's certificate (localhost,
+// 127.0.0.1, ::1) and client; otherCA signed nothing used here.
+type certs struct {
+	ca, serverCert, serverKey, clientCert, clientKey, otherCA string
+}
+
+func makeCerts(t *testing.T) certs {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, kind string, der []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	newKey := func() *ecdsa.PrivateKey {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	serial := int64(0)
+	template := func(cn string) *x509.Certificate {
+		serial++
+		return &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(48 * time.Hour),
+		}
+	}
+	newCA := func(cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
+		key := newKey()
+		tmpl := template(cn)
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert, key, der
+	}
+	leaf := func(tmpl *x509.Certificate, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string) (string, string) {
+		key := newKey()
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "PRIVATE KEY", keyDER)
+	}
+	ca, caKey, caDER := newCA("median test CA")
+	_, _, otherDER := newCA("another CA")
+	serverTmpl := template("median test server")
+	serverTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	serverTmpl.DNSNames = []string{"localhost"}
+	serverTmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
+	clientTmpl := template("median test client")
+	clientTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	var c certs
+	c.ca = write("ca.pem", "CERTIFICATE", caDER)
+	c.otherCA = write("other-ca.pem", "CERTIFICATE", otherDER)
+	c.serverCert, c.serverKey = leaf(serverTmpl, ca, caKey, "server")
+	c.clientCert, c.clientKey = leaf(clientTmpl, ca, caKey, "client")
+	return c
+}
+
+// tokenFile writes a `--auth-tokens` file naming token for tenant "tests".
+func tokenFile(t *testing.T, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("# token tenant\n%s tests\n", token)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
