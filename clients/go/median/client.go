@@ -12,9 +12,11 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/medianservice/median/clients/go/gen/median/v1"
 )
@@ -129,19 +131,31 @@ func (c *Client) unary(ctx context.Context) (context.Context, context.CancelFunc
 }
 
 // CreateSession makes an empty session named id, or a fresh NewSessionID when id is "", and
-// returns its id. It is not retried: a lost answer would make the retry ALREADY_EXISTS.
-// Errors: INVALID_ARGUMENT (malformed id), ALREADY_EXISTS, RESOURCE_EXHAUSTED (too many sessions).
+// returns its id. It is retried on UNAVAILABLE. A retry that finds the id taken means the
+// first attempt made it when the id is the library's own (128 random bits cannot collide), so
+// that counts as success; an id of the caller's is then reported ALREADY_EXISTS, since the
+// library cannot tell whose it is. Errors: INVALID_ARGUMENT (malformed id), ALREADY_EXISTS,
+// RESOURCE_EXHAUSTED (too many sessions).
 func (c *Client) CreateSession(ctx context.Context, id string) (string, error) {
-	if id == "" {
+	ours := id == ""
+	if ours {
 		id = NewSessionID()
 	}
 	ctx, cancel := c.unary(withSession(ctx, id))
 	defer cancel()
-	reply, err := c.rpc.CreateSession(ctx, &pb.CreateSessionRequest{SessionId: id})
-	if err != nil {
-		return "", toError(err)
+	r := retrier{c: c}
+	for retried := false; ; retried = true {
+		reply, err := c.rpc.CreateSession(ctx, &pb.CreateSessionRequest{SessionId: id})
+		if err == nil {
+			return reply.GetSessionId(), nil
+		}
+		if retried && ours && status.Code(err) == codes.AlreadyExists {
+			return id, nil
+		}
+		if err := r.wait(ctx, err); err != nil {
+			return "", err
+		}
 	}
-	return reply.GetSessionId(), nil
 }
 
 // GetMedian returns the session's count and median. It changes nothing, so it is retried on
@@ -161,13 +175,22 @@ func (c *Client) GetMedian(ctx context.Context, sessionID string) (Median, error
 	}
 }
 
-// DeleteSession removes the session. It is not retried (a lost answer would make the retry
-// NOT_FOUND). Errors: NOT_FOUND.
+// DeleteSession removes the session. It is retried on UNAVAILABLE; a retry that finds the
+// session gone counts as success (the first attempt, or someone else, deleted it). Errors:
+// NOT_FOUND.
 func (c *Client) DeleteSession(ctx context.Context, sessionID string) error {
 	ctx, cancel := c.unary(withSession(ctx, sessionID))
 	defer cancel()
-	_, err := c.rpc.DeleteSession(ctx, &pb.DeleteSessionRequest{SessionId: sessionID})
-	return toError(err)
+	r := retrier{c: c}
+	for retried := false; ; retried = true {
+		_, err := c.rpc.DeleteSession(ctx, &pb.DeleteSessionRequest{SessionId: sessionID})
+		if err == nil || (retried && status.Code(err) == codes.NotFound) {
+			return nil
+		}
+		if err := r.wait(ctx, err); err != nil {
+			return err
+		}
+	}
 }
 
 // SessionSummary is one session of a ListSessions page.

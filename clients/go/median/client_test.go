@@ -551,3 +551,42 @@ func TestResumingStopsWhenTheRetryTimeOrDeadlineRunsOut(t *testing.T) {
 	}
 }
 
+// TestUnaryCallsRetryWhileTheServerRestarts calls CreateSession, GetMedian and DeleteSession
+// while the server is down; each succeeds once it is back on its data folder.
+func TestUnaryCallsRetryWhileTheServerRestarts(t *testing.T) {
+	srv := startServer(t, "--data-dir", t.TempDir())
+	c := newClient(t, srv.addr(), WithCallTimeout(2*time.Minute))
+	ctx := testContext(t)
+	id, err := c.CreateSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Add(ctx, id, []float64{5, 1, 3}); err != nil {
+		t.Fatal(err)
+	}
+	whileDown := func(call func() error) error {
+		srv.kill()
+		back := make(chan struct{})
+		go func() {
+			defer close(back)
+			time.Sleep(300 * time.Millisecond)
+			srv.restart()
+		}()
+		err := call()
+		<-back
+		return err
+	}
+	var m Median
+	if err := whileDown(func() (err error) { m, err = c.GetMedian(ctx, id); return err }); err != nil || m.Count != 3 || m.Value != 3 {
+		t.Errorf("GetMedian across a restart = %v, %v; want count=3 median=3", m, err)
+	}
+	var fresh string
+	if err := whileDown(func() (err error) { fresh, err = c.CreateSession(ctx, ""); return err }); err != nil || len(fresh) != 22 {
+		t.Errorf("CreateSession across a restart = %q, %v", fresh, err)
+	}
+	if err := whileDown(func() error { return c.DeleteSession(ctx, id) }); err != nil {
+		t.Errorf("DeleteSession across a restart: %v", err)
+	}
+	_, err = c.GetMedian(ctx, id)
+	wantCode(t, err, codes.NotFound)
+}

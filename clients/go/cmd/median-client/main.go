@@ -71,7 +71,9 @@ func (p *positiveInt) Set(value string) error {
 // seconds is a flag value that takes a non-negative decimal number of seconds.
 type seconds time.Duration
 
-func (s *seconds) String() string { return strconv.FormatFloat(time.Duration(*s).Seconds(), 'g', -1, 64) }
+func (s *seconds) String() string {
+	return strconv.FormatFloat(time.Duration(*s).Seconds(), 'g', -1, 64)
+}
 
 func (s *seconds) Set(value string) error {
 	v, err := strconv.ParseFloat(value, 64)
