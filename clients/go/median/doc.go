@@ -19,8 +19,9 @@
 // [Client.RunningMediansFunc] send numbers in requests of at most [WithBatchSize] numbers. Each
 // call is one writer: it makes a writer id (128 random bits, URL-safe base64) and gives request
 // n the request id "<writer>:<n>". After a retryable failure (the status UNAVAILABLE, which is
-// what grpc-go reports for a refused connection or a transport broken under the call) the
-// library waits with exponential backoff and jitter (about 100 ms doubling up to about 2 s),
+// what grpc-go reports for a refused connection or a transport broken under the call, or
+// CANCELLED while the call's own context is live, which is a stream reset by the server or a
+// proxy) the library waits with exponential backoff and jitter (about 100 ms doubling up to about 2 s),
 // opens a new stream for the same session and resends, in order and with the same request ids,
 // exactly the requests whose answers it has not received; the server answers a request id it
 // has already applied without applying it again. A RunningMedian answer acknowledges its

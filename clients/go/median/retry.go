@@ -15,9 +15,20 @@ const (
 )
 
 // retryable reports whether a call may be resumed after err: UNAVAILABLE, which grpc-go gives
-// for a refused connection, a transport broken under the call and a server that is draining.
-// Every refusal (INVALID_ARGUMENT, NOT_FOUND, ...) and every context error is final.
-func retryable(err error) bool { return status.Code(err) == codes.Unavailable }
+// for a refused connection, a transport broken under the call and a server that is draining;
+// and CANCELLED while the caller's own context is still live, which is how grpc-go reports a
+// stream the server or a proxy reset (RST_STREAM CANCEL, e.g. a server stopping after its
+// grace period). Every refusal (INVALID_ARGUMENT, NOT_FOUND, ...) and the caller's own
+// cancellation or deadline are final.
+func retryable(ctx context.Context, err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true
+	case codes.Canceled:
+		return ctx.Err() == nil
+	}
+	return false
+}
 
 // retrier decides, after each failed attempt of one call, whether to try again and waits the
 // backoff. Its budget is the client's retry time, counted from the first failure that no
@@ -36,7 +47,7 @@ func (r *retrier) progressed() { r.since, r.delay = time.Time{}, 0 }
 // deadline runs out), or DEADLINE_EXCEEDED / CANCELLED when the context ends while waiting.
 // Backoff: exponential from 100 ms to 2 s with "equal jitter" (half fixed, half random).
 func (r *retrier) wait(ctx context.Context, err error) error {
-	if !retryable(err) || r.c.s.retryFor <= 0 {
+	if !retryable(ctx, err) || r.c.s.retryFor <= 0 {
 		return toError(err)
 	}
 	now := time.Now()

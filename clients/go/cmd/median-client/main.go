@@ -114,6 +114,8 @@ func main() {
 	options := []median.Option{
 		median.WithBatchSize(int(batchSize)),
 		median.WithRetryFor(time.Duration(retryFor)),
+		// A unary call may resume for as long as --retry-for says, and then needs its answer.
+		median.WithCallTimeout(time.Duration(retryFor) + median.DefaultCallTimeout),
 	}
 	if *tlsCA != "" {
 		options = append(options, median.WithCAFile(*tlsCA))
