@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/medianservice/median/clients/go/internal/testserver"
 )
 
 // reference is the exact median of numbers the way the server defines it: the middle number, or
@@ -156,9 +158,9 @@ func wantCode(t *testing.T, err error, want codes.Code) *Error {
 }
 
 func TestSessionLifecycleWithTheHeaderOnEveryCall(t *testing.T) {
-	srv := startServer(t)
+	srv := testserver.Start(t)
 	var seen calls
-	c := newClient(t, srv.addr(), seen.option())
+	c := newClient(t, srv.Addr(), seen.option())
 	ctx := testContext(t)
 
 	id := "lifecycle-" + NewSessionID()
@@ -206,8 +208,8 @@ func TestSessionLifecycleWithTheHeaderOnEveryCall(t *testing.T) {
 }
 
 func TestAddFromSliceIteratorAndChannel(t *testing.T) {
-	srv := startServer(t)
-	c := newClient(t, srv.addr(), WithBatchSize(100))
+	srv := testserver.Start(t)
+	c := newClient(t, srv.Addr(), WithBatchSize(100))
 	ctx := testContext(t)
 	id, err := c.CreateSession(ctx, "")
 	if err != nil {
@@ -250,8 +252,8 @@ func TestAddFromSliceIteratorAndChannel(t *testing.T) {
 }
 
 func TestRunningMediansAnswerEveryRequestInOrder(t *testing.T) {
-	srv := startServer(t)
-	c := newClient(t, srv.addr(), WithBatchSize(3))
+	srv := testserver.Start(t)
+	c := newClient(t, srv.Addr(), WithBatchSize(3))
 	ctx := testContext(t)
 	id, err := c.CreateSession(ctx, "")
 	if err != nil {
@@ -289,8 +291,8 @@ func TestRunningMediansAnswerEveryRequestInOrder(t *testing.T) {
 }
 
 func TestListSessionsInPages(t *testing.T) {
-	srv := startServer(t)
-	c := newClient(t, srv.addr())
+	srv := testserver.Start(t)
+	c := newClient(t, srv.Addr())
 	ctx := testContext(t)
 	var made []string
 	for range 5 {
@@ -320,9 +322,9 @@ func TestListSessionsInPages(t *testing.T) {
 }
 
 func TestRefusedRequestsCarryBadRequestAndAreNotRetried(t *testing.T) {
-	srv := startServer(t)
+	srv := testserver.Start(t)
 	var seen calls
-	c := newClient(t, srv.addr(), WithBatchSize(1), seen.option())
+	c := newClient(t, srv.Addr(), WithBatchSize(1), seen.option())
 	ctx := testContext(t)
 	id, err := c.CreateSession(ctx, "")
 	if err != nil {
@@ -359,14 +361,14 @@ func TestRefusedRequestsCarryBadRequestAndAreNotRetried(t *testing.T) {
 }
 
 func TestTLSWithToken(t *testing.T) {
-	certs := makeCerts(t)
+	certs := testserver.MakeCerts(t)
 	const token = "0123456789abcdef-test-token"
-	srv := startServer(t, "--tls-cert", certs.serverCert, "--tls-key", certs.serverKey,
-		"--auth-tokens", tokenFile(t, token))
+	srv := testserver.Start(t, "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey,
+		"--auth-tokens", testserver.TokenFile(t, token))
 	ctx := testContext(t)
 
-	for _, target := range []string{srv.addr(), "localhost:" + srv.port} {
-		c := newClient(t, target, WithCAFile(certs.ca), WithToken(token))
+	for _, target := range []string{srv.Addr(), "localhost:" + srv.Port} {
+		c := newClient(t, target, WithCAFile(certs.CA), WithToken(token))
 		id, err := c.CreateSession(ctx, "")
 		if err != nil {
 			t.Fatalf("%s: %v", target, err)
@@ -376,32 +378,32 @@ func TestTLSWithToken(t *testing.T) {
 		}
 	}
 
-	noToken := newClient(t, srv.addr(), WithCAFile(certs.ca))
+	noToken := newClient(t, srv.Addr(), WithCAFile(certs.CA))
 	_, err := noToken.CreateSession(ctx, "")
 	wantCode(t, err, codes.Unauthenticated)
 
-	wrongToken := newClient(t, srv.addr(), WithCAFile(certs.ca), WithToken("fedcba9876543210-wrong"))
+	wrongToken := newClient(t, srv.Addr(), WithCAFile(certs.CA), WithToken("fedcba9876543210-wrong"))
 	_, err = wrongToken.CreateSession(ctx, "")
 	wantCode(t, err, codes.Unauthenticated)
 
-	otherCA := newClient(t, srv.addr(), WithCAFile(certs.otherCA), WithToken(token), WithRetryFor(0))
+	otherCA := newClient(t, srv.Addr(), WithCAFile(certs.OtherCA), WithToken(token), WithRetryFor(0))
 	_, err = otherCA.GetMedian(ctx, "x")
 	if e := wantCode(t, err, codes.Unavailable); !strings.Contains(e.Message, "certificate") {
 		t.Errorf("a server the CA did not sign: %v, want a certificate error", e)
 	}
 
-	plaintext := newClient(t, srv.addr(), WithRetryFor(0))
+	plaintext := newClient(t, srv.Addr(), WithRetryFor(0))
 	_, err = plaintext.GetMedian(ctx, "x")
 	wantCode(t, err, codes.Unavailable)
 }
 
 func TestMutualTLS(t *testing.T) {
-	certs := makeCerts(t)
-	srv := startServer(t, "--tls-cert", certs.serverCert, "--tls-key", certs.serverKey,
-		"--tls-client-ca", certs.ca)
+	certs := testserver.MakeCerts(t)
+	srv := testserver.Start(t, "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey,
+		"--tls-client-ca", certs.CA)
 	ctx := testContext(t)
 
-	c := newClient(t, srv.addr(), WithCAFile(certs.ca), WithClientCertificateFiles(certs.clientCert, certs.clientKey))
+	c := newClient(t, srv.Addr(), WithCAFile(certs.CA), WithClientCertificateFiles(certs.ClientCert, certs.ClientKey))
 	id, err := c.CreateSession(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +412,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Errorf("Add over mutual TLS = %+v, %v", r, err)
 	}
 
-	anonymous := newClient(t, srv.addr(), WithCAFile(certs.ca), WithRetryFor(0))
+	anonymous := newClient(t, srv.Addr(), WithCAFile(certs.CA), WithRetryFor(0))
 	_, err = anonymous.CreateSession(ctx, "")
 	wantCode(t, err, codes.Unavailable)
 }
@@ -419,10 +421,10 @@ func TestMutualTLS(t *testing.T) {
 // stream is open and has requests applied but not acknowledged, restarts it on its data folder,
 // and checks that every number is counted exactly once.
 func TestAddResumesExactlyOnceAfterServerKilled(t *testing.T) {
-	srv := startServer(t, "--data-dir", t.TempDir())
+	srv := testserver.Start(t, "--data-dir", t.TempDir())
 	var seen calls
-	c := newClient(t, srv.addr(), WithBatchSize(1000), seen.option())
-	watcher := newClient(t, srv.addr())
+	c := newClient(t, srv.Addr(), WithBatchSize(1000), seen.option())
+	watcher := newClient(t, srv.Addr())
 	ctx := testContext(t)
 	id, err := c.CreateSession(ctx, "")
 	if err != nil {
@@ -455,9 +457,9 @@ func TestAddResumesExactlyOnceAfterServerKilled(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	srv.kill()
+	srv.Kill()
 	time.Sleep(300 * time.Millisecond)
-	srv.restart()
+	srv.Restart()
 	for _, x := range numbers[50_000:] {
 		ch <- x
 	}
@@ -465,7 +467,7 @@ func TestAddResumesExactlyOnceAfterServerKilled(t *testing.T) {
 
 	got := <-done
 	if got.err != nil {
-		t.Fatalf("AddChan across a restart: %v\nserver log:\n%s", got.err, srv.output())
+		t.Fatalf("AddChan across a restart: %v\nserver log:\n%s", got.err, srv.Output())
 	}
 	want := reference(numbers)
 	if got.r.Added != 100_000 || got.r.Count != 100_000 || got.r.Value != want {
@@ -485,9 +487,9 @@ func TestAddResumesExactlyOnceAfterServerKilled(t *testing.T) {
 // a RunningMedian stream and checks that every request is answered once, in order, with the
 // session's exact count and median after it.
 func TestRunningMediansResumeExactlyOnceAfterServerKilled(t *testing.T) {
-	srv := startServer(t, "--data-dir", t.TempDir())
+	srv := testserver.Start(t, "--data-dir", t.TempDir())
 	var seen calls
-	c := newClient(t, srv.addr(), WithBatchSize(100), seen.option())
+	c := newClient(t, srv.Addr(), WithBatchSize(100), seen.option())
 	ctx := testContext(t)
 	id, err := c.CreateSession(ctx, "")
 	if err != nil {
@@ -499,19 +501,19 @@ func TestRunningMediansResumeExactlyOnceAfterServerKilled(t *testing.T) {
 	err = c.RunningMediansFunc(ctx, id, slices.Values(numbers), func(s Step) error {
 		steps = append(steps, s)
 		if s.Request == 30 || s.Request == 120 {
-			srv.kill()
+			srv.Kill()
 			restarted.Add(1)
 			go func() {
 				defer restarted.Done()
 				time.Sleep(300 * time.Millisecond)
-				srv.restart()
+				srv.Restart()
 			}()
 		}
 		return nil
 	})
 	restarted.Wait()
 	if err != nil {
-		t.Fatalf("RunningMediansFunc across two restarts: %v\nserver log:\n%s", err, srv.output())
+		t.Fatalf("RunningMediansFunc across two restarts: %v\nserver log:\n%s", err, srv.Output())
 	}
 	if len(steps) != 200 {
 		t.Fatalf("%d answers, want one for each of the 200 requests", len(steps))
@@ -529,19 +531,19 @@ func TestRunningMediansResumeExactlyOnceAfterServerKilled(t *testing.T) {
 }
 
 func TestResumingStopsWhenTheRetryTimeOrDeadlineRunsOut(t *testing.T) {
-	srv := startServer(t)
+	srv := testserver.Start(t)
 	ctx := testContext(t)
-	c := newClient(t, srv.addr(), WithRetryFor(time.Second))
+	c := newClient(t, srv.Addr(), WithRetryFor(time.Second))
 	id, err := c.CreateSession(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.kill()
+	srv.Kill()
 
 	_, err = c.Add(ctx, id, []float64{1, 2, 3})
 	wantCode(t, err, codes.Unavailable)
 
-	patient := newClient(t, srv.addr()) // resumes for 30 s, but the context allows 1 s
+	patient := newClient(t, srv.Addr()) // resumes for 30 s, but the context allows 1 s
 	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	err = patient.RunningMediansFunc(short, id, slices.Values([]float64{1}), func(Step) error { return nil })
@@ -554,8 +556,8 @@ func TestResumingStopsWhenTheRetryTimeOrDeadlineRunsOut(t *testing.T) {
 // TestUnaryCallsRetryWhileTheServerRestarts calls CreateSession, GetMedian and DeleteSession
 // while the server is down; each succeeds once it is back on its data folder.
 func TestUnaryCallsRetryWhileTheServerRestarts(t *testing.T) {
-	srv := startServer(t, "--data-dir", t.TempDir())
-	c := newClient(t, srv.addr(), WithCallTimeout(2*time.Minute))
+	srv := testserver.Start(t, "--data-dir", t.TempDir())
+	c := newClient(t, srv.Addr(), WithCallTimeout(2*time.Minute))
 	ctx := testContext(t)
 	id, err := c.CreateSession(ctx, "")
 	if err != nil {
@@ -565,12 +567,12 @@ func TestUnaryCallsRetryWhileTheServerRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	whileDown := func(call func() error) error {
-		srv.kill()
+		srv.Kill()
 		back := make(chan struct{})
 		go func() {
 			defer close(back)
 			time.Sleep(300 * time.Millisecond)
-			srv.restart()
+			srv.Restart()
 		}()
 		err := call()
 		<-back

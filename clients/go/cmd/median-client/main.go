@@ -18,7 +18,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -151,9 +150,8 @@ func main() {
 	if err != nil {
 		usageError("%v", err)
 	}
-	out := bufio.NewWriter(os.Stdout)
-	err = run(context.Background(), client, numbers, out)
-	out.Flush()
+	// Unbuffered: each running median is printed as soon as its answer arrives.
+	err = run(context.Background(), client, numbers, os.Stdout)
 	client.Close()
 	if err != nil {
 		var failed *median.Error
@@ -170,7 +168,7 @@ func main() {
 }
 
 // run makes the session unless one was given, sends the numbers and prints the medians.
-func run(ctx context.Context, client *median.Client, numbers []float64, out *bufio.Writer) error {
+func run(ctx context.Context, client *median.Client, numbers []float64, out io.Writer) error {
 	sessionID := *session
 	if sessionID == "" {
 		var err error

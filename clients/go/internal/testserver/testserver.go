@@ -1,4 +1,6 @@
-package median
+// Package testserver starts the project's real median-server for the Go tests, and makes the
+// certificates and token files they need. Only tests import it.
+package testserver
 
 import (
 	"bufio"
@@ -22,35 +24,46 @@ import (
 	"time"
 )
 
-// The tests run the project's real server, started from the repository root the way `make
-// serve` does (the Makefile's test target makes the virtual environment first).
-const repoRoot = "../../.."
+// Root is the repository root, found from the module's folder (clients/go), so that a test in
+// any package of the module can start the server.
+func root(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	return filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "..", "..")
+}
 
 var listening = regexp.MustCompile(`listening on (\S+):(\d+)`)
 
-// server is one median-server process; restart brings it back on the same port and flags.
-type server struct {
+// Server is one median-server process; Restart brings it back on the same port and flags.
+type Server struct {
 	t    *testing.T
 	args []string
-	port string
+	Port string
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	log  strings.Builder
 }
 
-// startServer starts `median-server --port 0 args...` and waits until it listens.
-func startServer(t *testing.T, args ...string) *server {
+// Start starts `.venv/bin/median-server --host 127.0.0.1 --port 0 args...` from the repository
+// root (the Makefile's test target makes .venv first), waits until it logs `listening on`, and
+// kills it when the test ends.
+func Start(t *testing.T, args ...string) *Server {
 	t.Helper()
-	s := &server{t: t, args: args, port: "0"}
+	s := &Server{t: t, args: args, Port: "0"}
 	s.start()
-	t.Cleanup(s.kill)
+	t.Cleanup(s.Kill)
 	return s
 }
 
-func (s *server) addr() string { return "127.0.0.1:" + s.port }
+// Addr is the server's "127.0.0.1:<port>".
+func (s *Server) Addr() string { return "127.0.0.1:" + s.Port }
 
-func (s *server) start() {
+func (s *Server) start() {
 	s.t.Helper()
+	repoRoot := root(s.t)
 	exe, err := filepath.Abs(filepath.Join(repoRoot, ".venv/bin/median-server"))
 	if err != nil {
 		s.t.Fatal(err)
@@ -58,7 +71,7 @@ func (s *server) start() {
 	if _, err := os.Stat(exe); err != nil {
 		s.t.Fatalf("the server is missing (%v): run `make venv` at the repository root", err)
 	}
-	cmd := exec.Command(exe, append([]string{"--host", "127.0.0.1", "--port", s.port}, s.args...)...)
+	cmd := exec.Command(exe, append([]string{"--host", "127.0.0.1", "--port", s.Port}, s.args...)...)
 	cmd.Dir = repoRoot
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -88,23 +101,24 @@ func (s *server) start() {
 	case p, ok := <-port:
 		if !ok {
 			cmd.Wait()
-			s.t.Fatalf("median-server %v exited before listening:\n%s", s.args, s.output())
+			s.t.Fatalf("median-server %v exited before listening:\n%s", s.args, s.Output())
 		}
-		s.port, s.cmd = p, cmd
+		s.Port, s.cmd = p, cmd
 	case <-time.After(90 * time.Second):
 		cmd.Process.Kill()
-		s.t.Fatalf("median-server %v did not listen within 90 s:\n%s", s.args, s.output())
+		s.t.Fatalf("median-server %v did not listen within 90 s:\n%s", s.args, s.Output())
 	}
 }
 
-func (s *server) output() string {
+// Output is what the server logged so far.
+func (s *Server) Output() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.log.String()
 }
 
-// kill sends SIGKILL (no shutdown, no flushing) and waits for the process to end.
-func (s *server) kill() {
+// Kill sends SIGKILL (no shutdown, no flushing) and waits for the process to end.
+func (s *Server) Kill() {
 	if s.cmd == nil {
 		return
 	}
@@ -113,16 +127,18 @@ func (s *server) kill() {
 	s.cmd = nil
 }
 
-// restart starts the server again on its port, with its flags (and so its --data-dir).
-func (s *server) restart() { s.start() }
+// Restart starts the server again on its port, with its flags (and so its --data-dir).
+func (s *Server) Restart() { s.start() }
 
-// certs are PEM files made with crypto/x509: ca signed the server's certificate (localhost,
+// Certs are PEM files made with crypto/x509: ca signed the server's certificate (localhost,
 // 127.0.0.1, ::1) and client; otherCA signed nothing used here.
-type certs struct {
-	ca, serverCert, serverKey, clientCert, clientKey, otherCA string
+type Certs struct {
+	CA, ServerCert, ServerKey, ClientCert, ClientKey, OtherCA string
 }
 
-func makeCerts(t *testing.T) certs {
+// MakeCerts writes a CA, a server certificate and key signed by it, a client certificate and key
+// signed by it, and another CA, into a temporary folder of the test.
+func MakeCerts(t *testing.T) Certs {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(name, kind string, der []byte) string {
@@ -185,16 +201,16 @@ func makeCerts(t *testing.T) certs {
 	serverTmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
 	clientTmpl := template("median test client")
 	clientTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	var c certs
-	c.ca = write("ca.pem", "CERTIFICATE", caDER)
-	c.otherCA = write("other-ca.pem", "CERTIFICATE", otherDER)
-	c.serverCert, c.serverKey = leaf(serverTmpl, ca, caKey, "server")
-	c.clientCert, c.clientKey = leaf(clientTmpl, ca, caKey, "client")
+	var c Certs
+	c.CA = write("ca.pem", "CERTIFICATE", caDER)
+	c.OtherCA = write("other-ca.pem", "CERTIFICATE", otherDER)
+	c.ServerCert, c.ServerKey = leaf(serverTmpl, ca, caKey, "server")
+	c.ClientCert, c.ClientKey = leaf(clientTmpl, ca, caKey, "client")
 	return c
 }
 
-// tokenFile writes a `--auth-tokens` file naming token for tenant "tests".
-func tokenFile(t *testing.T, token string) string {
+// TokenFile writes a `--auth-tokens` file naming token for tenant "tests".
+func TokenFile(t *testing.T, token string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(path, []byte(fmt.Sprintf("# token tenant\n%s tests\n", token)), 0o600); err != nil {
