@@ -3,6 +3,7 @@ package median
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -591,4 +592,79 @@ func TestUnaryCallsRetryWhileTheServerRestarts(t *testing.T) {
 	}
 	_, err = c.GetMedian(ctx, id)
 	wantCode(t, err, codes.NotFound)
+}
+
+// TestSeveralWritersIntoOneSessionAcrossTwoKills runs four concurrent AddSeq calls into one
+// session. Each input pauses at a third and at two thirds while its stream is open; at each
+// pause the server is SIGKILLed and restarted on its data folder. Every number counts once.
+func TestSeveralWritersIntoOneSessionAcrossTwoKills(t *testing.T) {
+	const writers, each = 4, 12_000
+	srv := testserver.Start(t, "--data-dir", t.TempDir())
+	c := newClient(t, srv.Addr(), WithBatchSize(250))
+	watcher := newClient(t, srv.Addr())
+	ctx := testContext(t)
+	id, err := c.CreateSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gates := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	inputs := make([][]float64, writers)
+	var all []float64
+	for w := range inputs {
+		inputs[w] = randomNumbers(each)
+		all = append(all, inputs[w]...)
+	}
+	source := func(numbers []float64) func(func(float64) bool) {
+		return func(yield func(float64) bool) {
+			for i, x := range numbers {
+				if i > 0 && i%(each/3) == 0 {
+					<-gates[i/(each/3)-1]
+				}
+				if !yield(x) {
+					return
+				}
+			}
+		}
+	}
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			r, err := c.AddSeq(ctx, id, source(inputs[w]))
+			if err == nil && r.Added != each {
+				err = fmt.Errorf("writer %d: added %d, want %d", w, r.Added, each)
+			}
+			errs <- err
+		}()
+	}
+	waitForCount := func(n int64) {
+		for {
+			m, err := watcher.GetMedian(ctx, id)
+			if err == nil && m.Count == n {
+				return
+			}
+			if err == nil && m.Count > n {
+				t.Fatalf("the session holds %d numbers, more than the %d sent so far", m.Count, n)
+			}
+			if err != nil && status.Code(err) != codes.FailedPrecondition {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for i, gate := range gates {
+		waitForCount(int64(writers * each / 3 * (i + 1)))
+		srv.Kill()
+		time.Sleep(300 * time.Millisecond)
+		srv.Restart()
+		close(gate)
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatalf("%v\nserver log:\n%s", err, srv.Output())
+		}
+	}
+	m, err := watcher.GetMedian(ctx, id)
+	if want := reference(all); err != nil || m.Count != writers*each || m.Value != want {
+		t.Errorf("after four writers and two kills: %v, %v; want count=%d median=%v", m, err, writers*each, want)
+	}
 }
