@@ -26,24 +26,26 @@ import (
 
 // Root is the repository root, found from the module's folder (clients/go), so that a test in
 // any package of the module can start the server.
-func root(t *testing.T) string {
-	t.Helper()
+func root() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
+		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
-	return filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "..", "..")
+	return filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "..", ".."), nil
 }
 
 var listening = regexp.MustCompile(`listening on (\S+):(\d+)`)
 
 // Server is one median-server process; Restart brings it back on the same port and flags.
 type Server struct {
+	// Port is the port the server listens on, the same across restarts.
+	Port string
+
 	t    *testing.T
 	args []string
-	Port string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
+	life sync.Mutex // held by Kill and Restart
+	cmd  *exec.Cmd  // the running process; nil after Kill
+	mu   sync.Mutex // guards log
 	log  strings.Builder
 }
 
@@ -52,8 +54,12 @@ type Server struct {
 // kills it when the test ends.
 func Start(t *testing.T, args ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, args: args, Port: "0"}
-	s.start()
+	s := &Server{t: t, args: args}
+	port, err := s.start("0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Port = port
 	t.Cleanup(s.Kill)
 	return s
 }
@@ -61,26 +67,30 @@ func Start(t *testing.T, args ...string) *Server {
 // Addr is the server's "127.0.0.1:<port>".
 func (s *Server) Addr() string { return "127.0.0.1:" + s.Port }
 
-func (s *Server) start() {
-	s.t.Helper()
-	repoRoot := root(s.t)
+// start runs the server on port and returns the port it listens on. The caller holds s.life
+// or is Start.
+func (s *Server) start(port string) (string, error) {
+	repoRoot, err := root()
+	if err != nil {
+		return "", err
+	}
 	exe, err := filepath.Abs(filepath.Join(repoRoot, ".venv/bin/median-server"))
 	if err != nil {
-		s.t.Fatal(err)
+		return "", err
 	}
 	if _, err := os.Stat(exe); err != nil {
-		s.t.Fatalf("the server is missing (%v): run `make venv` at the repository root", err)
+		return "", fmt.Errorf("the server is missing (%v): run `make generate` at the repository root", err)
 	}
-	cmd := exec.Command(exe, append([]string{"--host", "127.0.0.1", "--port", s.Port}, s.args...)...)
+	cmd := exec.Command(exe, append([]string{"--host", "127.0.0.1", "--port", port}, s.args...)...)
 	cmd.Dir = repoRoot
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		s.t.Fatal(err)
+		return "", err
 	}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		return "", err
 	}
-	port := make(chan string, 1)
+	ports := make(chan string, 1)
 	go func() {
 		scanner := bufio.NewScanner(stderr)
 		for scanner.Scan() {
@@ -90,23 +100,25 @@ func (s *Server) start() {
 			s.mu.Unlock()
 			if m := listening.FindStringSubmatch(line); m != nil {
 				select {
-				case port <- m[2]:
+				case ports <- m[2]:
 				default:
 				}
 			}
 		}
-		close(port)
+		close(ports)
 	}()
 	select {
-	case p, ok := <-port:
+	case p, ok := <-ports:
 		if !ok {
 			cmd.Wait()
-			s.t.Fatalf("median-server %v exited before listening:\n%s", s.args, s.Output())
+			return "", fmt.Errorf("median-server %v exited before listening:\n%s", s.args, s.Output())
 		}
-		s.Port, s.cmd = p, cmd
+		s.cmd = cmd
+		return p, nil
 	case <-time.After(90 * time.Second):
 		cmd.Process.Kill()
-		s.t.Fatalf("median-server %v did not listen within 90 s:\n%s", s.args, s.Output())
+		cmd.Wait()
+		return "", fmt.Errorf("median-server %v did not listen within 90 s:\n%s", s.args, s.Output())
 	}
 }
 
@@ -117,8 +129,11 @@ func (s *Server) Output() string {
 	return s.log.String()
 }
 
-// Kill sends SIGKILL (no shutdown, no flushing) and waits for the process to end.
+// Kill sends SIGKILL (no shutdown, no flushing) and waits for the process to end. It waits for
+// a Restart in progress first, so a kill is never lost.
 func (s *Server) Kill() {
+	s.life.Lock()
+	defer s.life.Unlock()
 	if s.cmd == nil {
 		return
 	}
@@ -127,8 +142,15 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
-// Restart starts the server again on its port, with its flags (and so its --data-dir).
-func (s *Server) Restart() { s.start() }
+// Restart starts the server again on its port, with its flags (and so its --data-dir). It may
+// run on any goroutine: a failure is reported with t.Error.
+func (s *Server) Restart() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if _, err := s.start(s.Port); err != nil {
+		s.t.Errorf("restarting: %v", err)
+	}
+}
 
 // Certs are PEM files made with crypto/x509: ca signed the server's certificate (localhost,
 // 127.0.0.1, ::1) and client; otherCA signed nothing used here.
