@@ -668,3 +668,26 @@ func TestSeveralWritersIntoOneSessionAcrossTwoKills(t *testing.T) {
 		t.Errorf("after four writers and two kills: %v, %v; want count=%d median=%v", m, err, writers*each, want)
 	}
 }
+
+// TestAddAcknowledgesEvery65536Numbers checks that a long Add is cut into AddNumbers streams of
+// at most 65,536 numbers (each answer acknowledges its stream) and still adds every number once.
+func TestAddAcknowledgesEvery65536Numbers(t *testing.T) {
+	srv := testserver.Start(t)
+	var seen calls
+	c := newClient(t, srv.Addr(), WithBatchSize(1000), seen.option())
+	ctx := testContext(t)
+	id, err := c.CreateSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbers := randomNumbers(200_000)
+	r, err := c.Add(ctx, id, numbers)
+	if err != nil || r.Added != 200_000 || r.Count != 200_000 || r.Value != reference(numbers) {
+		t.Fatalf("Add of 200000 = added %d, %v, %v; want 200000, median %v", r.Added, r.Median, err, reference(numbers))
+	}
+	// 66 requests of 1,000 reach 65,536: streams of 66, 66, 66 and 2 requests.
+	if n := seen.count("AddNumbers"); n != 4 {
+		t.Errorf("%d AddNumbers streams for 200 requests of 1,000, want 4", n)
+	}
+	seen.checkRequestIDs(t, 200)
+}

@@ -26,7 +26,7 @@
 // exactly the requests whose answers it has not received; the server answers a request id it
 // has already applied without applying it again. A RunningMedian answer acknowledges its
 // request; an AddNumbers stream acknowledges its requests only with its final answer (so
-// [Client.Add] ends a stream and starts the next one after at most 1,024 requests or 1,048,576
+// [Client.Add] ends a stream and starts the next one after at most 1,024 requests or 65,536
 // numbers, to bound what it keeps for resending). Resuming stops [WithRetryFor] after the first failure that was
 // not followed by an acknowledgement (default 30 s), or at the context's deadline, whichever
 // comes first; the call then returns the last error ([codes.Unavailable] or

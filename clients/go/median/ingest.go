@@ -15,12 +15,14 @@ import (
 )
 
 // An AddNumbers stream acknowledges its requests only with its final answer, so Add ends a
-// stream and opens the next one after this many requests or numbers: it bounds what the
-// client keeps for resending, and stays within the 1,024 request ids that any server of this
-// project remembers per session.
+// stream and opens the next one once it has carried this many requests or numbers. That bounds
+// what the client keeps for resending (512 KiB of numbers) and how much a broken stream resends,
+// gives the retry budget an acknowledgement to restart from every 65,536 numbers, and stays
+// within the 1,024 request ids that any server of this project remembers per session. The cost
+// is one round trip per stream.
 const (
 	maxStreamRequests = 1024
-	maxStreamNumbers  = 1 << 20
+	maxStreamNumbers  = 1 << 16
 )
 
 // AddResult is what one Add call did.
