@@ -15,6 +15,9 @@ PY_GEN := $(PY_GEN_DIR)/median/v1/median_pb2.py
 LANGUAGES := python go java typescript cpp rust
 ARGS ?=
 PYTEST_ARGS ?=
+SHARDS ?= 3
+PORT ?= 50051
+DATA_DIR ?=
 
 .PHONY: help
 help: ## Show this list.
@@ -49,6 +52,14 @@ $(PY_GEN): $(PROTO) $(VENV_STAMP)
 serve: generate ## Run the server on 127.0.0.1:50051 (flags: make serve ARGS="--port 0").
 	exec $(VENV)/bin/median-server $(ARGS)
 
+.PHONY: serve-cluster
+serve-cluster: generate ## Run SHARDS servers (default 3) on ports PORT+1... behind Envoy on PORT (default 50051).
+	exec $(PY) -m deploy.cluster serve --shards $(SHARDS) --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) -- $(ARGS)
+
+.PHONY: envoy-config
+envoy-config: $(VENV_STAMP) ## Write deploy/envoy.yaml: Envoy on 0.0.0.0:50051 in front of 3 shards.
+	$(PY) -m deploy.cluster config --host 0.0.0.0 > deploy/envoy.yaml
+
 .PHONY: clients
 clients: $(addprefix clients-,$(LANGUAGES)) ## Generate the stubs and build the client of every language.
 
@@ -65,8 +76,8 @@ test: generate clients $(if $(shell command -v go),tools/bin/grpcurl) ## Run eve
 .PHONY: lint
 lint: generate $(TOOLS_STAMP) ## buf lint on the proto, ruff and mypy --strict on the Python code.
 	tools/node_modules/.bin/buf lint
-	$(VENV)/bin/ruff check server clients/python tests bench
-	$(VENV)/bin/ruff format --check server clients/python tests bench
+	$(VENV)/bin/ruff check server clients/python tests bench deploy
+	$(VENV)/bin/ruff format --check server clients/python tests bench deploy
 	$(VENV)/bin/mypy
 
 GRPCURL_VERSION := v1.9.4
@@ -83,9 +94,11 @@ clean: ## Remove everything `make` made.
 	for lang in go java typescript cpp rust; do $(MAKE) -C clients/$$lang clean; done
 
 .PHONY: bench
-bench: generate ## Run the full benchmarks (a few minutes); writes docs/benchmarks.md and its plot.
+bench: generate ## Run the full benchmarks (a few minutes); writes docs/benchmarks.md, its plot, docs/cluster-benchmarks.md.
 	$(PY) -m bench.run
+	$(PY) -m bench.cluster
 
 .PHONY: bench-quick
 bench-quick: generate ## Run the benchmarks on small budgets (under a minute); prints the table.
 	$(PY) -m bench.run --quick
+	$(PY) -m bench.cluster --quick

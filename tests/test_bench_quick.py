@@ -112,3 +112,24 @@ def test_quick_bench_gives_every_target_a_verdict(results: dict[str, Any]) -> No
         assert target["verdict"] in VERDICTS, target
         if target["verdict"] == "falls short":
             assert target["note"], f"{target['title']} falls short without saying why"
+
+
+def test_quick_cluster_bench_reports_every_setup_and_its_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.cluster", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads((ROOT / "bench" / "results" / "cluster.json").read_text())
+    setups = {"one shard, direct", "one shard through Envoy", "two shards through Envoy"}
+    for work in ("get_median", "add_numbers"):
+        figures = document["results"][work]
+        assert set(figures) == setups
+        assert all(figure["per_second"] > 0 for figure in figures.values())
+        assert all(figure["cpu"]["shards"] > 0 for figure in figures.values())
+        assert set(document["ratios"][work]) == {"proxy_vs_direct", "two_vs_one_shard"}
+    assert "two shards through Envoy" in result.stdout
