@@ -37,8 +37,11 @@ const (
 //
 // Every call may carry the request metadata `median-session-id` naming the session it works on,
 // so that a proxy hashing on that header sends every call of a session to the same server. A call
-// whose header and body name different sessions fails with INVALID_ARGUMENT. While the server is
-// draining for shutdown, new calls fail with UNAVAILABLE. Unexpected failures are INTERNAL with a
+// whose header and body name different sessions fails with INVALID_ARGUMENT. A server that is one
+// shard of a cluster (`--cluster-shards`) refuses every call that names a session without the
+// header, CreateSession included, with INVALID_ARGUMENT; while a session's shard is down or
+// draining, its calls fail with UNAVAILABLE. While the server is draining for shutdown, new calls
+// fail with UNAVAILABLE. Unexpected failures are INTERNAL with a
 // generic message; the details go to the server's log.
 type MedianServiceClient interface {
 	// CreateSession makes a new, empty session.
@@ -77,9 +80,12 @@ type MedianServiceClient interface {
 	// Errors: INVALID_ARGUMENT for a missing or malformed id, NOT_FOUND for an unknown session.
 	DeleteSession(ctx context.Context, in *DeleteSessionRequest, opts ...grpc.CallOption) (*DeleteSessionResponse, error)
 	// ListSessions answers one page of the server's sessions with their counts, ordered by id.
+	// In a cluster, pages walk every shard in order, each shard's sessions ordered by id, and a
+	// page may hold fewer than `page_size` sessions where one shard's sessions end.
 	//
 	// Errors: INVALID_ARGUMENT for a negative `page_size` or a `page_token` the server did not
-	// issue.
+	// issue; in a cluster, UNAVAILABLE while a shard the page needs is down (never a partial
+	// list): call again with the same `page_token`.
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 }
 
@@ -165,8 +171,11 @@ func (c *medianServiceClient) ListSessions(ctx context.Context, in *ListSessions
 //
 // Every call may carry the request metadata `median-session-id` naming the session it works on,
 // so that a proxy hashing on that header sends every call of a session to the same server. A call
-// whose header and body name different sessions fails with INVALID_ARGUMENT. While the server is
-// draining for shutdown, new calls fail with UNAVAILABLE. Unexpected failures are INTERNAL with a
+// whose header and body name different sessions fails with INVALID_ARGUMENT. A server that is one
+// shard of a cluster (`--cluster-shards`) refuses every call that names a session without the
+// header, CreateSession included, with INVALID_ARGUMENT; while a session's shard is down or
+// draining, its calls fail with UNAVAILABLE. While the server is draining for shutdown, new calls
+// fail with UNAVAILABLE. Unexpected failures are INTERNAL with a
 // generic message; the details go to the server's log.
 type MedianServiceServer interface {
 	// CreateSession makes a new, empty session.
@@ -205,9 +214,12 @@ type MedianServiceServer interface {
 	// Errors: INVALID_ARGUMENT for a missing or malformed id, NOT_FOUND for an unknown session.
 	DeleteSession(context.Context, *DeleteSessionRequest) (*DeleteSessionResponse, error)
 	// ListSessions answers one page of the server's sessions with their counts, ordered by id.
+	// In a cluster, pages walk every shard in order, each shard's sessions ordered by id, and a
+	// page may hold fewer than `page_size` sessions where one shard's sessions end.
 	//
 	// Errors: INVALID_ARGUMENT for a negative `page_size` or a `page_token` the server did not
-	// issue.
+	// issue; in a cluster, UNAVAILABLE while a shard the page needs is down (never a partial
+	// list): call again with the same `page_token`.
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
 	mustEmbedUnimplementedMedianServiceServer()
 }
