@@ -690,4 +690,13 @@ func TestAddAcknowledgesEvery65536Numbers(t *testing.T) {
 		t.Errorf("%d AddNumbers streams for 200 requests of 1,000, want 4", n)
 	}
 	seen.checkRequestIDs(t, 200)
+
+	// Input that ends exactly at a stream's bound: the last stream has nothing new to carry but
+	// must still answer the session's count and median.
+	more := randomNumbers(66_000)
+	r, err = c.Add(ctx, id, more)
+	all := append(numbers, more...)
+	if err != nil || r.Added != 66_000 || r.Count != int64(len(all)) || r.Value != reference(all) {
+		t.Errorf("Add of 66000 = added %d, %v, %v; want count %d, median %v", r.Added, r.Median, err, len(all), reference(all))
+	}
 }

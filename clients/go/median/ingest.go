@@ -225,13 +225,24 @@ func (w *writer) take(ctx context.Context) (r request, more bool, err error) {
 			w.inputDone = true
 			return request{}, false, nil
 		}
-		w.next++
-		r = request{seq: w.next, numbers: batch}
-		w.unacked = append(w.unacked, r)
-		return r, true, nil
+		return w.fileLocked(batch), true, nil
 	case <-ctx.Done():
 		return request{}, false, ctx.Err()
 	}
+}
+
+// file makes batch the writer's next request, unacknowledged.
+func (w *writer) file(batch []float64) request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fileLocked(batch)
+}
+
+func (w *writer) fileLocked(batch []float64) request {
+	w.next++
+	r := request{seq: w.next, numbers: batch}
+	w.unacked = append(w.unacked, r)
+	return r
 }
 
 // pending returns the unacknowledged requests, to resend at the start of a new stream.
@@ -334,7 +345,15 @@ func (w *writer) addStream(ctx context.Context) (*pb.AddNumbersResponse, int64, 
 		}
 		open = send(r)
 	}
+	if requests == 0 {
+		// The input ended right at the previous stream's bound: an empty request names the
+		// session, so that the answer carries its count and median.
+		open = send(w.file(nil))
+	}
 	reply, err := stream.CloseAndRecv()
+	if err == nil && !open {
+		return nil, 0, status.Error(codes.Internal, "the server ended the AddNumbers stream before the client half-closed it")
+	}
 	return reply, last, err
 }
 
