@@ -83,6 +83,7 @@ func (s *Server) start(port string) (string, error) {
 	}
 	cmd := exec.Command(exe, append([]string{"--host", "127.0.0.1", "--port", port}, s.args...)...)
 	cmd.Dir = repoRoot
+	dieWithParent(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return "", err
