@@ -1,4 +1,4 @@
-package dev.median.client;
+package dev.median.client.cli;
 
 import java.util.regex.Pattern;
 
