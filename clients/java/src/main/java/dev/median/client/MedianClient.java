@@ -19,6 +19,7 @@ import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.MetadataUtils;
@@ -125,7 +126,7 @@ public final class MedianClient implements AutoCloseable {
    *     sessions
    */
   public String createSession() {
-    return createSession(newSessionId());
+    return createSession(newSessionId(), true);
   }
 
   /**
@@ -136,12 +137,17 @@ public final class MedianClient implements AutoCloseable {
    *     when it is taken, {@code RESOURCE_EXHAUSTED} at the server's limit of sessions
    */
   public String createSession(String sessionId) {
+    return createSession(sessionId, false);
+  }
+
+  private String createSession(String sessionId, boolean chosenHere) {
+    CreateSessionRequest request = CreateSessionRequest.newBuilder().setSessionId(sessionId).build();
     return unary(
-            () ->
-                session(blockingStub, sessionId)
-                    .createSession(
-                        CreateSessionRequest.newBuilder().setSessionId(sessionId).build()))
-        .getSessionId();
+        () -> session(blockingStub, sessionId).createSession(request).getSessionId(),
+        // An earlier attempt that broke may have made it: with an id chosen here (128 random
+        // bits) nobody else can have it, so the session is ours.
+        chosenHere ? Status.Code.ALREADY_EXISTS : null,
+        sessionId);
   }
 
   /** {@link #addNumbers(String, PrimitiveIterator.OfDouble, int)} of an array, 1,000 a request. */
@@ -284,7 +290,9 @@ public final class MedianClient implements AutoCloseable {
         unary(
             () ->
                 session(blockingStub, sessionId)
-                    .getMedian(GetMedianRequest.newBuilder().setSessionId(sessionId).build()));
+                    .getMedian(GetMedianRequest.newBuilder().setSessionId(sessionId).build()),
+            null,
+            null);
     return new MedianResult(
         response.getSessionId(), response.getNumberCount(), response.getMedian());
   }
@@ -298,7 +306,10 @@ public final class MedianClient implements AutoCloseable {
     unary(
         () ->
             session(blockingStub, sessionId)
-                .deleteSession(DeleteSessionRequest.newBuilder().setSessionId(sessionId).build()));
+                .deleteSession(DeleteSessionRequest.newBuilder().setSessionId(sessionId).build()),
+        // An earlier attempt that broke may have deleted it; either way the session is gone.
+        Status.Code.NOT_FOUND,
+        null);
   }
 
   /** Every session of the server (of the caller's tenant), ordered by id, 100 a page. */
@@ -361,7 +372,9 @@ public final class MedianClient implements AutoCloseable {
                         ListSessionsRequest.newBuilder()
                             .setPageSize(pageSize)
                             .setPageToken(pageToken)
-                            .build()));
+                            .build()),
+            null,
+            null);
     return new SessionPage(
         response.getSessionsList().stream()
             .map(s -> new SessionSummary(s.getSessionId(), s.getNumberCount()))
@@ -396,11 +409,40 @@ public final class MedianClient implements AutoCloseable {
     return stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
   }
 
-  private static <T> T unary(Supplier<T> call) {
-    try {
-      return call.get();
-    } catch (StatusRuntimeException e) {
-      throw MedianException.fromThrowable(e);
+  /**
+   * Runs a unary call; after {@code UNAVAILABLE} runs it again with backoff for up to {@link
+   * Builder#retryFor} (each attempt with its own deadline). Safe because every unary call of the
+   * service is idempotent or made so: reads change nothing, and {@code doneOnRetry} is the code
+   * with which a retry finds that the broken attempt had done the work (then {@code
+   * resultOnRetry} is the answer).
+   */
+  private <T> T unary(Supplier<T> call, Status.Code doneOnRetry, T resultOnRetry) {
+    Backoff backoff = new Backoff();
+    long giveUp = System.nanoTime() + retryFor.toNanos();
+    boolean retry = false;
+    while (true) {
+      try {
+        return call.get();
+      } catch (StatusRuntimeException e) {
+        Status.Code code = e.getStatus().getCode();
+        if (retry && code == doneOnRetry) {
+          return resultOnRetry;
+        }
+        long left = giveUp - System.nanoTime();
+        if (!ResumableStream.isRetryable(e.getStatus()) || left <= 0) {
+          throw MedianException.fromThrowable(e);
+        }
+        try {
+          TimeUnit.NANOSECONDS.sleep(Math.min(backoff.nextNanos(), left));
+        } catch (InterruptedException interrupted) {
+          Thread.currentThread().interrupt();
+          throw MedianException.fromThrowable(e);
+        }
+        if (channel instanceof ManagedChannel managed) {
+          managed.resetConnectBackoff();
+        }
+        retry = true;
+      }
     }
   }
 

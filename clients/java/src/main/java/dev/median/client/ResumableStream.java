@@ -261,9 +261,20 @@ final class ResumableStream<Q, R> implements AutoCloseable {
     reconnectNow.run();
   }
 
-  /** UNAVAILABLE: the server is down, draining, or the connection broke under the stream. */
+  /**
+   * UNAVAILABLE: the server is down, draining, or the connection broke under the stream; but not
+   * a failed TLS handshake (a certificate the client does not trust), which waiting cannot fix.
+   */
   static boolean isRetryable(Status status) {
-    return status.getCode() == Status.Code.UNAVAILABLE;
+    if (status.getCode() != Status.Code.UNAVAILABLE) {
+      return false;
+    }
+    for (Throwable cause = status.getCause(); cause != null; cause = cause.getCause()) {
+      if (cause instanceof javax.net.ssl.SSLException) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private void madeProgress() {
