@@ -1,5 +1,8 @@
 package dev.median.client.cli;
 
+import com.google.rpc.BadRequest;
+import com.google.rpc.ErrorInfo;
+import com.google.rpc.QuotaFailure;
 import dev.median.client.AddResult;
 import dev.median.client.MedianClient;
 import dev.median.client.MedianException;
@@ -9,6 +12,8 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.logging.Level;
 import java.util.logging.LogManager;
 import java.util.logging.Logger;
@@ -118,7 +123,8 @@ public final class MedianClientCli {
           RunningResult answer = answers.next();
           out.println(
               answer.median().isPresent()
-                  ? "count=" + answer.numberCount() + " median=" + Numbers.format(answer.median().getAsDouble())
+                  ? "count=" + answer.numberCount()
+                      + " median=" + Numbers.format(answer.median().getAsDouble())
                   : "count=" + answer.numberCount());
         }
       }
@@ -138,15 +144,29 @@ public final class MedianClientCli {
     }
   }
 
-  /** The contract's error lines: the status, then one line per google.rpc detail. */
   private static void printError(MedianException e) {
     out.flush();
-    err.println("error: " + e.getCode().name() + ": " + oneLine(e.getDescription()));
-    e.getFieldViolations()
-        .forEach(v -> err.println("detail: BadRequest " + v.getField() + ": " + oneLine(v.getDescription())));
-    e.getQuotaViolations()
-        .forEach(v -> err.println("detail: QuotaFailure " + v.getSubject() + ": " + oneLine(v.getDescription())));
-    e.getErrorInfos().forEach(i -> err.println("detail: ErrorInfo " + i.getReason() + " " + i.getDomain()));
+    errorLines(e).forEach(err::println);
+  }
+
+  /**
+   * The contract's error lines: {@code error: CODE: message}, then one line per google.rpc
+   * detail ({@code detail: BadRequest <field>: <description>}, {@code detail: QuotaFailure
+   * <subject>: <description>}, {@code detail: ErrorInfo <reason> <domain>}).
+   */
+  static List<String> errorLines(MedianException e) {
+    List<String> lines = new ArrayList<>();
+    lines.add("error: " + e.getCode().name() + ": " + oneLine(e.getDescription()));
+    for (BadRequest.FieldViolation v : e.getFieldViolations()) {
+      lines.add("detail: BadRequest " + v.getField() + ": " + oneLine(v.getDescription()));
+    }
+    for (QuotaFailure.Violation v : e.getQuotaViolations()) {
+      lines.add("detail: QuotaFailure " + v.getSubject() + ": " + oneLine(v.getDescription()));
+    }
+    for (ErrorInfo info : e.getErrorInfos()) {
+      lines.add("detail: ErrorInfo " + info.getReason() + " " + info.getDomain());
+    }
+    return lines;
   }
 
   private static String oneLine(String text) {
