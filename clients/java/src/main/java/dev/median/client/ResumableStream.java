@@ -245,18 +245,20 @@ final class ResumableStream<Q, R> implements AutoCloseable {
       inOutage = true;
       outageStartNanos = now;
     }
-    long left =
-        Math.min(
-            outageStartNanos + retryFor.toNanos() - now, deadline.timeRemaining(TimeUnit.NANOSECONDS));
-    if (left <= 0) {
+    long retryLeft = outageStartNanos + retryFor.toNanos() - now;
+    long deadlineLeft = deadline.timeRemaining(TimeUnit.NANOSECONDS);
+    String unanswered = unacknowledged.size() + " requests unacknowledged";
+    if (retryLeft <= 0) {
       finished = true;
       throw failure.withNote(
-          "gave up resuming after "
-              + retryFor.toMillis() / 1000.0
-              + " s; "
-              + unacknowledged.size()
-              + " requests unacknowledged");
+          "gave up resuming after " + retryFor.toMillis() / 1000.0 + " s; " + unanswered);
     }
+    if (deadlineLeft <= 0) {
+      finished = true;
+      throw failure.withNote("the call's deadline passed while resuming; " + unanswered);
+    }
+    // Waking at the deadline, the next attempt fails with gRPC's own DEADLINE_EXCEEDED.
+    long left = Math.min(retryLeft, deadlineLeft);
     sleepNanos(Math.min(backoff.nextNanos(), left));
     reconnectNow.run();
   }
