@@ -4,11 +4,11 @@ import java.time.Duration;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Exponential backoff with "equal jitter" between resume attempts: with c = min(2 s, 100 ms *
- * 2^n), the n-th wait is uniform in [c/2, c] ("Exponential Backoff And Jitter", AWS Architecture
- * Blog, 2015), so writers that lost one server do not all come back at once.
- * Written here because grpc-java's own policy is internal API, and its built-in retries cannot
- * resend the unacknowledged part of a stream.
+ * Exponential backoff with "equal jitter" between resume attempts: with c = min(2 s, 100 ms * 2^n),
+ * the n-th wait is uniform in [c/2, c] ("Exponential Backoff And Jitter", AWS Architecture Blog,
+ * 2015), so writers that lost one server do not all come back at once. Written here because
+ * grpc-java's own policy is internal API, and its built-in retries cannot resend the unacknowledged
+ * part of a stream.
  */
 final class Backoff {
 

@@ -6,9 +6,8 @@ import java.util.NoSuchElementException;
 import java.util.PrimitiveIterator;
 
 /**
- * Cuts numbers into batches of at most {@code batchSize}, lazily, in order; no numbers at all
- * make one empty batch, so that a stream still names its session and the server answers with
- * its count.
+ * Cuts numbers into batches of at most {@code batchSize}, lazily, in order; no numbers at all make
+ * one empty batch, so that a stream still names its session and the server answers with its count.
  */
 final class Batches implements Iterator<double[]> {
 

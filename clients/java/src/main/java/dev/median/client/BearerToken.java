@@ -10,9 +10,9 @@ import java.util.regex.Pattern;
  * A static bearer token as gRPC call credentials: {@code authorization: Bearer <token>} on every
  * call (RFC 6750, section 2.1).
  *
- * <p>Written here because grpc-java ships none for a fixed token: its google-auth adapter needs
- * the google-auth-library and refuses plaintext channels, which a loopback development server
- * uses. This one is sent over plaintext too, as the Python client does.
+ * <p>Written here because grpc-java ships none for a fixed token: its google-auth adapter needs the
+ * google-auth-library and refuses plaintext channels, which a loopback development server uses.
+ * This one is sent over plaintext too, as the Python client does.
  */
 final class BearerToken extends CallCredentials {
 

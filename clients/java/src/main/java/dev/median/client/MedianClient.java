@@ -41,8 +41,8 @@ import java.util.stream.DoubleStream;
 import java.util.stream.StreamSupport;
 
 /**
- * A blocking client of {@code median.v1.MedianService}: sessions of numbers and their exact
- * running median.
+ * A blocking client of {@code median.v1.MedianService}: sessions of numbers and their exact running
+ * median.
  *
  * <pre>{@code
  * try (MedianClient client = MedianClient.forTarget("127.0.0.1:50051").build()) {
@@ -54,8 +54,8 @@ import java.util.stream.StreamSupport;
  * }</pre>
  *
  * <p>Every call that names a session also sends its id as the request metadata {@code
- * median-session-id}, so that a proxy can route all of a session's calls to one shard. Session
- * ids are chosen on the client (128 random bits, URL-safe) unless the caller gives one.
+ * median-session-id}, so that a proxy can route all of a session's calls to one shard. Session ids
+ * are chosen on the client (128 random bits, URL-safe) unless the caller gives one.
  *
  * <p>Deadlines: unary calls get {@link Builder#deadline} (default 10 s); an ingest call ({@link
  * #addNumbers}, {@link #runningMedians}) gets {@link Builder#streamDeadline} (default 10 min) for
@@ -91,7 +91,8 @@ public final class MedianClient implements AutoCloseable {
     this.deadline = builder.deadline;
     this.streamDeadline = builder.streamDeadline;
     this.retryFor = builder.retryFor;
-    MedianServiceGrpc.MedianServiceBlockingStub blocking = MedianServiceGrpc.newBlockingStub(channel);
+    MedianServiceGrpc.MedianServiceBlockingStub blocking =
+        MedianServiceGrpc.newBlockingStub(channel);
     MedianServiceGrpc.MedianServiceStub async = MedianServiceGrpc.newStub(channel);
     if (builder.callCredentials != null) {
       blocking = blocking.withCallCredentials(builder.callCredentials);
@@ -141,7 +142,8 @@ public final class MedianClient implements AutoCloseable {
   }
 
   private String createSession(String sessionId, boolean chosenHere) {
-    CreateSessionRequest request = CreateSessionRequest.newBuilder().setSessionId(sessionId).build();
+    CreateSessionRequest request =
+        CreateSessionRequest.newBuilder().setSessionId(sessionId).build();
     return unary(
         () -> session(blockingStub, sessionId).createSession(request).getSessionId(),
         // An earlier attempt that broke may have made it: with an id chosen here (128 random
@@ -188,20 +190,20 @@ public final class MedianClient implements AutoCloseable {
    * Adds {@code numbers} to the session, read lazily, {@code batchSize} numbers a request (no
    * numbers: one empty request, which checks that the session exists), on AddNumbers streams.
    *
-   * <p>Exactly once: each request carries the id {@code <writer>:<seq>} (a fresh writer per
-   * call). After a retryable failure ({@code UNAVAILABLE}: the server restarted, a shard is
-   * briefly down, the connection broke) the call reconnects with backoff and resends, in order
-   * and with the same ids, every request the server has not acknowledged; the server applies
-   * none twice. An AddNumbers stream acknowledges its requests only with its final answer, so
-   * the call ends a stream after 1,000 requests and goes on with the next one. It keeps
-   * resuming for {@link Builder#retryFor} after the first failure since the last progress, and
-   * never past {@link Builder#streamDeadline}.
+   * <p>Exactly once: each request carries the id {@code <writer>:<seq>} (a fresh writer per call).
+   * After a retryable failure ({@code UNAVAILABLE}: the server restarted, a shard is briefly down,
+   * the connection broke) the call reconnects with backoff and resends, in order and with the same
+   * ids, every request the server has not acknowledged; the server applies none twice. An
+   * AddNumbers stream acknowledges its requests only with its final answer, so the call ends a
+   * stream after 1,000 requests and goes on with the next one. It keeps resuming for {@link
+   * Builder#retryFor} after the first failure since the last progress, and never past {@link
+   * Builder#streamDeadline}.
    *
-   * <p>A refused request is not retried: the call throws, and the requests before it stay
-   * applied. When resuming gives up, the call throws the last error ({@code UNAVAILABLE}, or
-   * {@code DEADLINE_EXCEEDED} when the deadline ran out); the requests acknowledged so far are
-   * applied once, the others may or may not have been applied, each at most once. Calling again
-   * with the same numbers would make a new writer and could count the applied ones twice.
+   * <p>A refused request is not retried: the call throws, and the requests before it stay applied.
+   * When resuming gives up, the call throws the last error ({@code UNAVAILABLE}, or {@code
+   * DEADLINE_EXCEEDED} when the deadline ran out); the requests acknowledged so far are applied
+   * once, the others may or may not have been applied, each at most once. Calling again with the
+   * same numbers would make a new writer and could count the applied ones twice.
    *
    * @param numbers finite doubles (NaN or an infinity is refused with {@code INVALID_ARGUMENT},
    *     whose {@code BadRequest} detail names {@code numbers[<index in the request>]})
@@ -251,10 +253,10 @@ public final class MedianClient implements AutoCloseable {
    * arrive: one {@link RunningResult} per request, exactly once each, across resumes too.
    *
    * <p>Nothing is sent before the first {@code hasNext()}. Exactly once as {@link
-   * #addNumbers(String, PrimitiveIterator.OfDouble, int)}, except that each answer acknowledges
-   * its own request, so at most 1,000 requests are ever held for resending. {@code hasNext()} and
-   * {@code next()} throw {@link MedianException}. Close the iterator to stop early (what the
-   * server applied stays applied); a try-with-resources block does it.
+   * #addNumbers(String, PrimitiveIterator.OfDouble, int)}, except that each answer acknowledges its
+   * own request, so at most 1,000 requests are ever held for resending. {@code hasNext()} and
+   * {@code next()} throw {@link MedianException}. Close the iterator to stop early (what the server
+   * applied stays applied); a try-with-resources block does it.
    */
   public RunningMedians runningMedians(
       String sessionId, PrimitiveIterator.OfDouble numbers, int batchSize) {
@@ -263,11 +265,14 @@ public final class MedianClient implements AutoCloseable {
 
   /**
    * {@link #runningMedians(String, PrimitiveIterator.OfDouble, int)} with a callback: {@code
-   * observer.onNext} for every answer, then {@code onCompleted}, or {@code onError} with a
-   * {@link MedianException}, all on the calling thread, which this method blocks until the end.
+   * observer.onNext} for every answer, then {@code onCompleted}, or {@code onError} with a {@link
+   * MedianException}, all on the calling thread, which this method blocks until the end.
    */
   public void runningMedian(
-      String sessionId, DoubleStream numbers, int batchSize, StreamObserver<RunningResult> observer) {
+      String sessionId,
+      DoubleStream numbers,
+      int batchSize,
+      StreamObserver<RunningResult> observer) {
     try (RunningMedians answers = runningMedians(sessionId, numbers.iterator(), batchSize)) {
       while (answers.hasNext()) {
         observer.onNext(answers.next());
@@ -282,8 +287,8 @@ public final class MedianClient implements AutoCloseable {
   /**
    * The session's count and median.
    *
-   * @throws MedianException {@code NOT_FOUND} for an unknown session, {@code
-   *     FAILED_PRECONDITION} while it holds no numbers
+   * @throws MedianException {@code NOT_FOUND} for an unknown session, {@code FAILED_PRECONDITION}
+   *     while it holds no numbers
    */
   public MedianResult getMedian(String sessionId) {
     GetMedianResponse response =
@@ -359,8 +364,8 @@ public final class MedianClient implements AutoCloseable {
    * @param pageSize 0 for the server's default (100), at most 1,000 (larger is treated as 1,000)
    * @param pageToken "" for the first page, else the previous page's {@link
    *     SessionPage#nextPageToken()}
-   * @throws MedianException {@code INVALID_ARGUMENT} for a negative size or a token the server
-   *     did not issue
+   * @throws MedianException {@code INVALID_ARGUMENT} for a negative size or a token the server did
+   *     not issue
    */
   public SessionPage listSessionsPage(int pageSize, String pageToken) {
     ListSessionsResponse response =
@@ -413,8 +418,8 @@ public final class MedianClient implements AutoCloseable {
    * Runs a unary call; after {@code UNAVAILABLE} runs it again with backoff for up to {@link
    * Builder#retryFor} (each attempt with its own deadline). Safe because every unary call of the
    * service is idempotent or made so: reads change nothing, and {@code doneOnRetry} is the code
-   * with which a retry finds that the broken attempt had done the work (then {@code
-   * resultOnRetry} is the answer).
+   * with which a retry finds that the broken attempt had done the work (then {@code resultOnRetry}
+   * is the answer).
    */
   private <T> T unary(Supplier<T> call, Status.Code doneOnRetry, T resultOnRetry) {
     Backoff backoff = new Backoff();
@@ -465,8 +470,7 @@ public final class MedianClient implements AutoCloseable {
   }
 
   private static PrimitiveIterator.OfDouble unboxed(Iterable<Double> numbers) {
-    return StreamSupport.stream(
-            Spliterators.spliteratorUnknownSize(numbers.iterator(), 0), false)
+    return StreamSupport.stream(Spliterators.spliteratorUnknownSize(numbers.iterator(), 0), false)
         .mapToDouble(Double::doubleValue)
         .iterator();
   }
@@ -475,8 +479,7 @@ public final class MedianClient implements AutoCloseable {
       new ResumableStream.Kind<>() {
         @Override
         public StreamObserver<AddNumbersRequest> open(
-            MedianServiceGrpc.MedianServiceStub stub,
-            StreamObserver<AddNumbersResponse> answers) {
+            MedianServiceGrpc.MedianServiceStub stub, StreamObserver<AddNumbersResponse> answers) {
           return stub.addNumbers(answers);
         }
 
@@ -510,9 +513,7 @@ public final class MedianClient implements AutoCloseable {
             public RunningMedianRequest request(
                 String sessionId, String requestId, double[] numbers) {
               RunningMedianRequest.Builder request =
-                  RunningMedianRequest.newBuilder()
-                      .setSessionId(sessionId)
-                      .setRequestId(requestId);
+                  RunningMedianRequest.newBuilder().setSessionId(sessionId).setRequestId(requestId);
               for (double number : numbers) {
                 request.addNumbers(number);
               }
@@ -626,8 +627,8 @@ public final class MedianClient implements AutoCloseable {
     }
 
     /**
-     * Mutual TLS: present this client certificate chain and its unencrypted private key (PEM,
-     * PKCS #8). Turns TLS on; the server is trusted by {@link #tlsCaFile} or the system's roots.
+     * Mutual TLS: present this client certificate chain and its unencrypted private key (PEM, PKCS
+     * #8). Turns TLS on; the server is trusted by {@link #tlsCaFile} or the system's roots.
      */
     public Builder clientCertificate(Path certificateChain, Path privateKey) {
       this.certificateChain = Objects.requireNonNull(certificateChain, "certificateChain");
@@ -661,8 +662,7 @@ public final class MedianClient implements AutoCloseable {
 
     /**
      * How long an ingest call keeps resuming after a retryable failure, counted from the first
-     * failure since it last made progress; default 30 s, {@link Duration#ZERO} turns resuming
-     * off.
+     * failure since it last made progress; default 30 s, {@link Duration#ZERO} turns resuming off.
      */
     public Builder retryFor(Duration retryFor) {
       if (retryFor.isNegative()) {

@@ -12,18 +12,18 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * A call to the median service failed: the gRPC status code, the server's message and the
- * {@code google.rpc} details it sent in the {@code grpc-status-details-bin} trailer, decoded.
+ * A call to the median service failed: the gRPC status code, the server's message and the {@code
+ * google.rpc} details it sent in the {@code grpc-status-details-bin} trailer, decoded.
  *
  * <p>Unchecked, like grpc-java's own {@link io.grpc.StatusRuntimeException}, which is kept as the
- * cause. {@link #getMessage()} is {@code CODE_NAME: message}, for example {@code NOT_FOUND:
- * session "x" does not exist}.
+ * cause. {@link #getMessage()} is {@code CODE_NAME: message}, for example {@code NOT_FOUND: session
+ * "x" does not exist}.
  *
- * <p>The details follow Google's error model (https://cloud.google.com/apis/design/errors):
- * {@link BadRequest} field violations for invalid input ({@code INVALID_ARGUMENT}, with fields
- * such as {@code numbers[3]}), {@link QuotaFailure} for a server limit ({@code
- * RESOURCE_EXHAUSTED}; the subject names the server flag), {@link ErrorInfo} with a machine
- * readable reason (limits, and {@code UNAUTHENTICATED}).
+ * <p>The details follow Google's error model (https://cloud.google.com/apis/design/errors): {@link
+ * BadRequest} field violations for invalid input ({@code INVALID_ARGUMENT}, with fields such as
+ * {@code numbers[3]}), {@link QuotaFailure} for a server limit ({@code RESOURCE_EXHAUSTED}; the
+ * subject names the server flag), {@link ErrorInfo} with a machine readable reason (limits, and
+ * {@code UNAUTHENTICATED}).
  */
 public final class MedianException extends RuntimeException {
 
@@ -52,8 +52,8 @@ public final class MedianException extends RuntimeException {
 
   /**
    * The error of a failed gRPC call: its status, and the details read with {@link
-   * StatusProto#fromThrowable} (none when the trailer is absent). Details of other types, or
-   * that do not parse as the type they claim, are left out; the code and message remain.
+   * StatusProto#fromThrowable} (none when the trailer is absent). Details of other types, or that
+   * do not parse as the type they claim, are left out; the code and message remain.
    */
   public static MedianException fromThrowable(Throwable failure) {
     if (failure instanceof MedianException median) {

@@ -19,21 +19,21 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>The call is one <em>writer</em>: a fresh id of 128 random bits, and request ids {@code
  * <writer>:<seq>} with {@code seq} from 1, +1 per request in the order sent. Requests are kept
- * until acknowledged: a RunningMedian answer acknowledges its request (answers come in order);
- * an AddNumbers stream acknowledges all of its requests with its one final answer, so the call
+ * until acknowledged: a RunningMedian answer acknowledges its request (answers come in order); an
+ * AddNumbers stream acknowledges all of its requests with its one final answer, so the call
  * half-closes a stream after {@link #MAX_UNACKNOWLEDGED} requests and opens the next one, which
  * bounds memory. After a retryable failure ({@code UNAVAILABLE}, which is what grpc-java reports
- * for a reset connection or a server that went away) the call waits ({@link Backoff}), opens a
- * new stream of the same kind for the same session, and resends every unacknowledged request, in
- * order, with the same ids; the server answers a request it had already applied without applying
- * it again. Anything else, a refusal above all, ends the call with that error.
+ * for a reset connection or a server that went away) the call waits ({@link Backoff}), opens a new
+ * stream of the same kind for the same session, and resends every unacknowledged request, in order,
+ * with the same ids; the server answers a request it had already applied without applying it again.
+ * Anything else, a refusal above all, ends the call with that error.
  *
- * <p>Resuming stops {@code retryFor} after the first failure since the call last made progress
- * (an answer, or a new request sent), and never goes past the call's deadline. Then the last
- * error is thrown: {@code UNAVAILABLE}, or {@code DEADLINE_EXCEEDED} from gRPC.
+ * <p>Resuming stops {@code retryFor} after the first failure since the call last made progress (an
+ * answer, or a new request sent), and never goes past the call's deadline. Then the last error is
+ * thrown: {@code UNAVAILABLE}, or {@code DEADLINE_EXCEEDED} from gRPC.
  *
- * <p>Every gRPC callback only queues an event; the calling thread does all the work, so the
- * state below needs no locks. Sends wait for the stream to be ready (gRPC flow control).
+ * <p>Every gRPC callback only queues an event; the calling thread does all the work, so the state
+ * below needs no locks. Sends wait for the stream to be ready (gRPC flow control).
  */
 final class ResumableStream<Q, R> implements AutoCloseable {
 
@@ -264,8 +264,8 @@ final class ResumableStream<Q, R> implements AutoCloseable {
   }
 
   /**
-   * UNAVAILABLE: the server is down, draining, or the connection broke under the stream; but not
-   * a failed TLS handshake (a certificate the client does not trust), which waiting cannot fix.
+   * UNAVAILABLE: the server is down, draining, or the connection broke under the stream; but not a
+   * failed TLS handshake (a certificate the client does not trust), which waiting cannot fix.
    */
   static boolean isRetryable(Status status) {
     if (status.getCode() != Status.Code.UNAVAILABLE) {
@@ -320,8 +320,7 @@ final class ResumableStream<Q, R> implements AutoCloseable {
     R finalAnswer;
 
     Attempt() {
-      requests =
-          (ClientCallStreamObserver<Q>) kind.open(stub.withDeadline(deadline), this);
+      requests = (ClientCallStreamObserver<Q>) kind.open(stub.withDeadline(deadline), this);
     }
 
     @Override

@@ -38,16 +38,13 @@ class BatchesTest {
     double[] numbers = DoubleStream.iterate(0, x -> x + 1).limit(5000).toArray();
     List<double[]> batches = cut(numbers, 3000);
     assertArrayEquals(DoubleStream.iterate(0, x -> x + 1).limit(3000).toArray(), batches.get(0));
-    assertArrayEquals(
-        DoubleStream.iterate(3000, x -> x + 1).limit(2000).toArray(), batches.get(1));
+    assertArrayEquals(DoubleStream.iterate(3000, x -> x + 1).limit(2000).toArray(), batches.get(1));
   }
 
   @Test
   void readsTheSourceLazily() {
     double[] pulled = {0};
-    Batches batches =
-        new Batches(
-            DoubleStream.generate(() -> pulled[0]++).limit(10).iterator(), 4);
+    Batches batches = new Batches(DoubleStream.generate(() -> pulled[0]++).limit(10).iterator(), 4);
     batches.next();
     assertArrayEquals(new double[] {4}, pulled);
   }
@@ -55,7 +52,6 @@ class BatchesTest {
   @Test
   void refusesABatchSizeBelowOne() {
     assertThrows(
-        IllegalArgumentException.class,
-        () -> new Batches(DoubleStream.of(1).iterator(), 0));
+        IllegalArgumentException.class, () -> new Batches(DoubleStream.of(1).iterator(), 0));
   }
 }

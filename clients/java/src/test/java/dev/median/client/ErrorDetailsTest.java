@@ -26,8 +26,7 @@ class ErrorDetailsTest {
   @BeforeAll
   static void startServer() throws Exception {
     Path tokens = Files.writeString(directory.resolve("tokens"), TOKEN + " tenant-a\n");
-    server =
-        TestServer.start("--max-session-numbers", "5", "--auth-tokens", tokens.toString());
+    server = TestServer.start("--max-session-numbers", "5", "--auth-tokens", tokens.toString());
   }
 
   @AfterAll
@@ -51,9 +50,9 @@ class ErrorDetailsTest {
       BadRequest.FieldViolation violation = refused.getFieldViolations().get(0);
       assertEquals("numbers[1]", violation.getField());
       assertTrue(violation.getDescription().contains("nan"), violation.getDescription());
-      MedianException empty =
-          assertThrows(MedianException.class, () -> client.getMedian(session));
-      assertEquals(Status.Code.FAILED_PRECONDITION, empty.getCode(), "the request was refused whole");
+      MedianException empty = assertThrows(MedianException.class, () -> client.getMedian(session));
+      assertEquals(
+          Status.Code.FAILED_PRECONDITION, empty.getCode(), "the request was refused whole");
     }
   }
 
@@ -97,8 +96,7 @@ class ErrorDetailsTest {
   @Test
   void aMissingOrWrongTokenIsUnauthenticatedWithErrorInfo() {
     try (MedianClient anonymous = MedianClient.forTarget(server.target()).build()) {
-      MedianException missing =
-          assertThrows(MedianException.class, anonymous::createSession);
+      MedianException missing = assertThrows(MedianException.class, anonymous::createSession);
       assertEquals(Status.Code.UNAUTHENTICATED, missing.getCode());
       assertEquals("TOKEN_MISSING", missing.getErrorInfo().orElseThrow().getReason());
     }

@@ -222,9 +222,7 @@ class LiveServerTest {
               @Override
               public void start(Listener<R> listener, Metadata headers) {
                 calls.add(
-                    method.getBareMethodName()
-                        + " "
-                        + headers.get(MedianClient.SESSION_ID_HEADER));
+                    method.getBareMethodName() + " " + headers.get(MedianClient.SESSION_ID_HEADER));
                 super.start(listener, headers);
               }
 

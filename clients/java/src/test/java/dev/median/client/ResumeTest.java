@@ -23,8 +23,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Exactly-once ingest across a server that is SIGKILLed mid-stream and restarted on its
- * --data-dir and port: nothing acknowledged is lost, nothing is counted twice.
+ * Exactly-once ingest across a server that is SIGKILLed mid-stream and restarted on its --data-dir
+ * and port: nothing acknowledged is lost, nothing is counted twice.
  */
 class ResumeTest {
 
@@ -34,7 +34,8 @@ class ResumeTest {
 
   @BeforeEach
   void startServer() throws Exception {
-    server = TestServer.start("--data-dir", Files.createDirectory(directory.resolve("data")).toString());
+    server =
+        TestServer.start("--data-dir", Files.createDirectory(directory.resolve("data")).toString());
   }
 
   @AfterEach

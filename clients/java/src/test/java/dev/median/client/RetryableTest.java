@@ -16,17 +16,25 @@ class RetryableTest {
     assertTrue(ResumableStream.isRetryable(Status.UNAVAILABLE));
     assertTrue(
         ResumableStream.isRetryable(
-            Status.UNAVAILABLE.withDescription("io exception").withCause(new IOException("reset"))));
+            Status.UNAVAILABLE
+                .withDescription("io exception")
+                .withCause(new IOException("reset"))));
   }
 
   @Test
   void refusalsAndTheDeadlineAreNotRetried() {
     for (Status.Code code :
         new Status.Code[] {
-          Status.Code.INVALID_ARGUMENT, Status.Code.NOT_FOUND, Status.Code.RESOURCE_EXHAUSTED,
-          Status.Code.UNAUTHENTICATED, Status.Code.PERMISSION_DENIED,
-          Status.Code.FAILED_PRECONDITION, Status.Code.ALREADY_EXISTS,
-          Status.Code.DEADLINE_EXCEEDED, Status.Code.INTERNAL, Status.Code.CANCELLED
+          Status.Code.INVALID_ARGUMENT,
+          Status.Code.NOT_FOUND,
+          Status.Code.RESOURCE_EXHAUSTED,
+          Status.Code.UNAUTHENTICATED,
+          Status.Code.PERMISSION_DENIED,
+          Status.Code.FAILED_PRECONDITION,
+          Status.Code.ALREADY_EXISTS,
+          Status.Code.DEADLINE_EXCEEDED,
+          Status.Code.INTERNAL,
+          Status.Code.CANCELLED
         }) {
       assertFalse(ResumableStream.isRetryable(Status.fromCode(code)), code.name());
     }

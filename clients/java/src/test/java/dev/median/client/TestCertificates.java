@@ -5,8 +5,8 @@ import java.nio.file.Path;
 
 /**
  * The test certificates of the repository's tests/certs.py (one place makes them for every
- * language): {@code ca} signed the server's (localhost, 127.0.0.1, ::1) and {@code client};
- * {@code other-ca} signed {@code other-client}.
+ * language): {@code ca} signed the server's (localhost, 127.0.0.1, ::1) and {@code client}; {@code
+ * other-ca} signed {@code other-client}.
  */
 record TestCertificates(Path directory) {
 

@@ -32,8 +32,14 @@ class TlsTest {
     String key = certificates.file("server.key").toString();
     return mutual
         ? new String[] {
-          "--tls-cert", server, "--tls-key", key, "--auth-tokens", tokens.toString(),
-          "--tls-client-ca", certificates.file("ca.pem").toString()
+          "--tls-cert",
+          server,
+          "--tls-key",
+          key,
+          "--auth-tokens",
+          tokens.toString(),
+          "--tls-client-ca",
+          certificates.file("ca.pem").toString()
         }
         : new String[] {"--tls-cert", server, "--tls-key", key, "--auth-tokens", tokens.toString()};
   }
@@ -77,8 +83,7 @@ class TlsTest {
       MedianException refused = assertThrows(MedianException.class, client::createSession);
       assertEquals(Status.Code.UNAVAILABLE, refused.getCode());
       assertTrue(
-          causes(refused, javax.net.ssl.SSLException.class),
-          "a failed handshake: " + refused);
+          causes(refused, javax.net.ssl.SSLException.class), "a failed handshake: " + refused);
     }
   }
 
@@ -113,7 +118,10 @@ class TlsTest {
   void anUnreadableCaFileFailsTheBuild() {
     assertThrows(
         java.io.UncheckedIOException.class,
-        () -> MedianClient.forTarget("127.0.0.1:1").tlsCaFile(directory.resolve("absent.pem")).build());
+        () ->
+            MedianClient.forTarget("127.0.0.1:1")
+                .tlsCaFile(directory.resolve("absent.pem"))
+                .build());
   }
 
   private static boolean causes(Throwable error, Class<? extends Throwable> type) {

@@ -27,10 +27,9 @@ import java.util.logging.Logger;
  *     [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--retry-for SECONDS]
  * </pre>
  *
- * <p>Exit status: 0 on success; 1 for a gRPC error (a line {@code error: CODE: message} on
- * standard error, then one {@code detail: ...} line per {@code google.rpc} detail); 2 for a bad
- * command line, an input token that is not a number, or a TLS file that cannot be read (nothing
- * is sent).
+ * <p>Exit status: 0 on success; 1 for a gRPC error (a line {@code error: CODE: message} on standard
+ * error, then one {@code detail: ...} line per {@code google.rpc} detail); 2 for a bad command
+ * line, an input token that is not a number, or a TLS file that cannot be read (nothing is sent).
  */
 public final class MedianClientCli {
 
@@ -123,8 +122,10 @@ public final class MedianClientCli {
           RunningResult answer = answers.next();
           out.println(
               answer.median().isPresent()
-                  ? "count=" + answer.numberCount()
-                      + " median=" + Numbers.format(answer.median().getAsDouble())
+                  ? "count="
+                      + answer.numberCount()
+                      + " median="
+                      + Numbers.format(answer.median().getAsDouble())
                   : "count=" + answer.numberCount());
         }
       }
@@ -134,8 +135,7 @@ public final class MedianClientCli {
         out.println("count=0");
       } else {
         MedianResult median = client.getMedian(sessionId);
-        out.println(
-            "count=" + median.numberCount() + " median=" + Numbers.format(median.median()));
+        out.println("count=" + median.numberCount() + " median=" + Numbers.format(median.median()));
       }
     }
 
@@ -150,9 +150,9 @@ public final class MedianClientCli {
   }
 
   /**
-   * The contract's error lines: {@code error: CODE: message}, then one line per google.rpc
-   * detail ({@code detail: BadRequest <field>: <description>}, {@code detail: QuotaFailure
-   * <subject>: <description>}, {@code detail: ErrorInfo <reason> <domain>}).
+   * The contract's error lines: {@code error: CODE: message}, then one line per google.rpc detail
+   * ({@code detail: BadRequest <field>: <description>}, {@code detail: QuotaFailure <subject>:
+   * <description>}, {@code detail: ErrorInfo <reason> <domain>}).
    */
   static List<String> errorLines(MedianException e) {
     List<String> lines = new ArrayList<>();

@@ -49,10 +49,11 @@ record Options(
   }
 
   /**
-   * Parses {@code args}; {@code environmentToken} is the value of {@code MEDIAN_TOKEN} (null
-   * when unset), used when there is no {@code --token}.
+   * Parses {@code args}; {@code environmentToken} is the value of {@code MEDIAN_TOKEN} (null when
+   * unset), used when there is no {@code --token}.
    */
-  static Options parse(String[] args, String environmentToken) throws UsageException, HelpRequested {
+  static Options parse(String[] args, String environmentToken)
+      throws UsageException, HelpRequested {
     String target = null;
     String sessionId = null;
     int batchSize = DEFAULT_BATCH_SIZE;
@@ -77,8 +78,9 @@ record Options(
         case "--tls-key" -> tlsKey = Path.of(valueOf(args, ++i, flag));
         case "--retry-for" -> retryFor = seconds(valueOf(args, ++i, flag));
         case "-h", "--help" -> throw new HelpRequested();
-        default -> throw new UsageException(
-            flag.startsWith("-") ? "unknown flag " + flag : "unexpected argument " + flag);
+        default ->
+            throw new UsageException(
+                flag.startsWith("-") ? "unknown flag " + flag : "unexpected argument " + flag);
       }
     }
     if (target == null || target.isEmpty()) {
@@ -113,7 +115,8 @@ record Options(
 
   /** Seconds, zero or more, decimals allowed ("0.5"), at most a day. */
   private static Duration seconds(String text) throws UsageException {
-    if (!text.matches("[0-9]+(\\.[0-9]+)?") || new BigDecimal(text).compareTo(BigDecimal.valueOf(86_400)) > 0) {
+    if (!text.matches("[0-9]+(\\.[0-9]+)?")
+        || new BigDecimal(text).compareTo(BigDecimal.valueOf(86_400)) > 0) {
       throw new UsageException(
           "--retry-for must be a number of seconds from 0 to 86400, not \"" + text + "\"");
     }

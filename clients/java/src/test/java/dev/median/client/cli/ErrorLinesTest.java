@@ -37,7 +37,11 @@ class ErrorLinesTest {
                                 .setDescription("limit 3"))
                         .build()))
             .addDetails(
-                Any.pack(ErrorInfo.newBuilder().setReason("MAX_SESSIONS").setDomain("median.v1").build()))
+                Any.pack(
+                    ErrorInfo.newBuilder()
+                        .setReason("MAX_SESSIONS")
+                        .setDomain("median.v1")
+                        .build()))
             .build();
     MedianException error = MedianException.fromThrowable(StatusProto.toStatusException(rich));
 

@@ -49,9 +49,7 @@ class OptionsTest {
 
   @Test
   void theTokenComesFromTheEnvironmentWithoutTheFlag() throws Exception {
-    assertEquals(
-        "env-token",
-        Options.parse(new String[] {"--target", "h:1"}, "env-token").token());
+    assertEquals("env-token", Options.parse(new String[] {"--target", "h:1"}, "env-token").token());
   }
 
   @Test
@@ -79,9 +77,7 @@ class OptionsTest {
     };
     for (String[] args : bad) {
       assertThrows(
-          Options.UsageException.class,
-          () -> Options.parse(args, null),
-          String.join(" ", args));
+          Options.UsageException.class, () -> Options.parse(args, null), String.join(" ", args));
     }
   }
 

@@ -7,8 +7,8 @@ import io.grpc.Status;
 
 /**
  * One create-add-get-delete against the plaintext server at {@code args[0]} (HOST:PORT), then a
- * read of the deleted session, which must fail with NOT_FOUND. Prints {@code count=4
- * median=2.5} and {@code deleted: NOT_FOUND}; exits 1 with the error on stderr otherwise.
+ * read of the deleted session, which must fail with NOT_FOUND. Prints {@code count=4 median=2.5}
+ * and {@code deleted: NOT_FOUND}; exits 1 with the error on stderr otherwise.
  */
 public final class Main {
 
