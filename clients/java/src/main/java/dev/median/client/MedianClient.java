@@ -60,7 +60,9 @@ import java.util.stream.StreamSupport;
  * <p>Deadlines: unary calls get {@link Builder#deadline} (default 10 s); an ingest call ({@link
  * #addNumbers}, {@link #runningMedians}) gets {@link Builder#streamDeadline} (default 10 min) for
  * all of its streams together. Ingest is exactly once: see {@link #addNumbers(String,
- * PrimitiveIterator.OfDouble, int)}.
+ * PrimitiveIterator.OfDouble, int)}. Unary calls are retried after {@code UNAVAILABLE} for up to
+ * {@link Builder#retryFor}: reads change nothing, and a retried create (of an id chosen here) or
+ * delete takes {@code ALREADY_EXISTS} or {@code NOT_FOUND} as its broken attempt's success.
  *
  * <p>Every failure is a {@link MedianException} carrying the status code, the message and the
  * decoded {@code google.rpc} details. The client is thread-safe; calls may run concurrently.
@@ -71,6 +73,7 @@ public final class MedianClient implements AutoCloseable {
   public static final Metadata.Key<String> SESSION_ID_HEADER =
       Metadata.Key.of("median-session-id", Metadata.ASCII_STRING_MARSHALLER);
 
+  /** Defaults of the {@link Builder}, and of the batch and page sizes. */
   public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(10);
   public static final Duration DEFAULT_STREAM_DEADLINE = Duration.ofMinutes(10);
   public static final Duration DEFAULT_RETRY_FOR = Duration.ofSeconds(30);

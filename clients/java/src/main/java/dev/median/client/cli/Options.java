@@ -1,5 +1,6 @@
 package dev.median.client.cli;
 
+import dev.median.client.MedianClient;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.nio.file.Path;
@@ -18,8 +19,8 @@ record Options(
     Path tlsKey,
     Duration retryFor) {
 
-  static final int DEFAULT_BATCH_SIZE = 1000;
-  static final Duration DEFAULT_RETRY_FOR = Duration.ofSeconds(30);
+  static final int DEFAULT_BATCH_SIZE = MedianClient.DEFAULT_BATCH_SIZE;
+  static final Duration DEFAULT_RETRY_FOR = MedianClient.DEFAULT_RETRY_FOR;
   static final String TOKEN_VARIABLE = "MEDIAN_TOKEN";
 
   static final String USAGE =
