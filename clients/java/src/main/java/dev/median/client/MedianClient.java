@@ -75,6 +75,7 @@ public final class MedianClient implements AutoCloseable {
 
   /** Defaults of the {@link Builder}, and of the batch and page sizes. */
   public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(10);
+
   public static final Duration DEFAULT_STREAM_DEADLINE = Duration.ofMinutes(10);
   public static final Duration DEFAULT_RETRY_FOR = Duration.ofSeconds(30);
   public static final int DEFAULT_BATCH_SIZE = 1000;

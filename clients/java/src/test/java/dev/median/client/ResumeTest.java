@@ -195,6 +195,22 @@ class ResumeTest {
   }
 
   @Test
+  void unaryCallsWaitForTheRestartedServer() {
+    try (MedianClient client = client()) {
+      String session = client.createSession();
+      client.addNumbers(session, new double[] {5, 1, 3});
+      crashAndRestart();
+      assertEquals(new MedianResult(session, 3, 3.0), client.getMedian(session));
+      crashAndRestart();
+      String another = client.createSession();
+      crashAndRestart();
+      client.deleteSession(another);
+      MedianException gone = assertThrows(MedianException.class, () -> client.getMedian(another));
+      assertEquals(Status.Code.NOT_FOUND, gone.getCode());
+    }
+  }
+
+  @Test
   void aRefusalIsNotRetried() {
     try (MedianClient client = client()) {
       String session = client.createSession();
