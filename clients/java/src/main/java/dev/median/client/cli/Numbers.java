@@ -1,4 +1,4 @@
-package dev.median.client;
+package dev.median.client.cli;
 
 import java.util.regex.Pattern;
 
@@ -10,7 +10,8 @@ final class Numbers {
       Pattern.compile("[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?");
 
   /** Any run of Unicode white space separates tokens. */
-  private static final Pattern WHITESPACE = Pattern.compile("\\s+", Pattern.UNICODE_CHARACTER_CLASS);
+  private static final Pattern WHITESPACE =
+      Pattern.compile("\\s+", Pattern.UNICODE_CHARACTER_CLASS);
 
   /** A token that is not a number; the message names it. */
   static final class BadTokenException extends Exception {
@@ -51,8 +52,8 @@ final class Numbers {
   }
 
   /**
-   * The shortest decimal that reads back as the same double, "-0.0" included. Java writes
-   * "2.0" and "1.0E-7", which every float parser reads back to the same bits.
+   * The shortest decimal that reads back as the same double, "-0.0" included. Java writes "2.0" and
+   * "1.0E-7", which every float parser reads back to the same bits.
    */
   static String format(double value) {
     return Double.toString(value);
