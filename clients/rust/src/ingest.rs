@@ -292,12 +292,13 @@ where
         let can_send = queue.is_some() && outbox.has_unsent();
         tokio::select! {
             answer = &mut call => {
+                let answer = answer?.into_inner();
                 if queue.is_some() || outbox.has_unsent() {
                     return Err(Status::internal(
                         "the server answered AddNumbers before the stream ended",
                     ));
                 }
-                return answer.map(tonic::Response::into_inner);
+                return Ok(answer);
             }
             () = outbox.pull(), if can_pull => {}
             permit = reserve(&queue), if can_send => match permit {
