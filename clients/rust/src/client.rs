@@ -151,8 +151,9 @@ impl ClientBuilder {
     }
 
     /// How long a call keeps resuming after retryable failures (`UNAVAILABLE`, a broken
-    /// connection or stream), counted from the first failure since the server last
-    /// acknowledged a request; default 30 s. `Duration::ZERO` turns resuming off.
+    /// connection or stream), counted from the first failure since the server last answered a
+    /// request or took a stream's requests (so each outage has the whole time); default 30 s.
+    /// `Duration::ZERO` turns resuming off.
     pub fn retry_for(mut self, retry_for: Duration) -> Self {
         self.retry_for = retry_for;
         self

@@ -96,6 +96,8 @@ struct Outbox<B> {
     unacked: VecDeque<Pending>,
     /// How many of `unacked` (from the front) the current stream has been given.
     sent: usize,
+    /// How many requests the current stream has been given in all.
+    carried: usize,
 }
 
 impl<B: Stream<Item = Vec<f64>> + Unpin> Outbox<B> {
@@ -108,6 +110,7 @@ impl<B: Stream<Item = Vec<f64>> + Unpin> Outbox<B> {
             next_seq: 1,
             unacked: VecDeque::new(),
             sent: 0,
+            carried: 0,
         })
     }
 
@@ -127,11 +130,24 @@ impl<B: Stream<Item = Vec<f64>> + Unpin> Outbox<B> {
         }
     }
 
+    /// Starts over for a new stream: every unacknowledged request is to be sent again.
+    fn new_stream(&mut self) {
+        self.sent = 0;
+        self.carried = 0;
+    }
+
     /// The next request for the current stream: the oldest one it has not carried yet.
     fn next_to_send(&mut self) -> Option<(u64, Vec<f64>)> {
         let pending = self.unacked.get(self.sent)?;
         self.sent += 1;
+        self.carried += 1;
         Some((pending.seq, pending.numbers.clone()))
+    }
+
+    /// Whether the transport has taken requests of the current stream off its queue, which it
+    /// does only once a connection is up and the stream open: the server is back.
+    fn stream_is_flowing(&self) -> bool {
+        self.carried > QUEUE_DEPTH
     }
 
     fn has_unsent(&self) -> bool {
@@ -140,8 +156,8 @@ impl<B: Stream<Item = Vec<f64>> + Unpin> Outbox<B> {
 }
 
 /// Whether a call may resume, and waiting before it does: exponential backoff with jitter,
-/// bounded by the retry window (from the first failure since the last acknowledgement) and by
-/// the call's deadline.
+/// bounded by the retry window (from the first failure since the server last acknowledged a
+/// request or took a stream's requests) and by the call's deadline.
 pub(crate) struct Resumer {
     retry_for: Duration,
     deadline: Option<Instant>,
@@ -161,7 +177,8 @@ impl Resumer {
         }
     }
 
-    /// The server acknowledged something: the next failure starts a new retry window.
+    /// The server acknowledged something, or took a stream's requests: the next failure starts
+    /// a new retry window.
     fn progress(&mut self) {
         self.failing_since = None;
         self.failures = 0;
@@ -251,7 +268,7 @@ where
                 });
             }
         }
-        let attempt = add_stream(&mut stub, routing, &mut outbox, resumer.remaining(), settings);
+        let attempt = add_stream(&mut stub, routing, &mut outbox, &mut resumer, settings);
         match attempt.await {
             Ok(answer) => {
                 resumer.progress();
@@ -271,7 +288,7 @@ async fn add_stream<B>(
     stub: &mut Stub,
     routing: &Routing,
     outbox: &mut Outbox<B>,
-    timeout: Option<Duration>,
+    resumer: &mut Resumer,
     settings: &Settings,
 ) -> Result<AddNumbersResponse, Status>
 where
@@ -279,7 +296,8 @@ where
 {
     let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
     let mut queue = Some(queue);
-    outbox.sent = 0;
+    outbox.new_stream();
+    let timeout = resumer.remaining();
     let call = stub.add_numbers(routing.request(ReceiverStream::new(requests), timeout));
     tokio::pin!(call);
     let mut dropped = false;
@@ -309,6 +327,9 @@ where
                         numbers,
                         request_id: outbox.request_id(seq),
                     });
+                    if outbox.stream_is_flowing() {
+                        resumer.progress();
+                    }
                 }
                 // The transport dropped the stream; the call's answer says why.
                 None => dropped = true,
@@ -382,7 +403,7 @@ where
 {
     let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
     let mut queue = Some(queue);
-    outbox.sent = 0;
+    outbox.new_stream();
     // Requests of this stream that were first sent on an earlier, broken one.
     let mut resends = outbox.unacked.len();
     let timeout = resumer.remaining();
@@ -438,6 +459,9 @@ where
                         numbers,
                         request_id: outbox.request_id(seq),
                     });
+                    if outbox.stream_is_flowing() {
+                        resumer.progress();
+                    }
                 }
                 None => dropped = true,
             },

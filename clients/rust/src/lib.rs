@@ -35,8 +35,9 @@
 //!   `PERMISSION_DENIED`, `FAILED_PRECONDITION`, ...) is never retried: the call fails with it,
 //!   the requests before the refused one stay applied;
 //! - resuming goes on for [`ClientBuilder::retry_for`] (default 30 s) from the first failure
-//!   since the last acknowledgement, then the call fails with the last error (`UNAVAILABLE` or
-//!   the broken stream's); the whole call, resumes included, has the deadline
+//!   since the server last answered or took a stream's requests (each outage has the whole
+//!   time), then the call fails with the last error (`UNAVAILABLE` or the broken stream's);
+//!   the whole call, resumes included, has the deadline
 //!   [`ClientBuilder::stream_timeout`] (default 600 s), after which it fails with
 //!   `DEADLINE_EXCEEDED`. A call that failed may have applied some of its requests (those
 //!   acknowledged, and perhaps some not yet acknowledged): [`Client::get_median`] tells.
