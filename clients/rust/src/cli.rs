@@ -126,7 +126,7 @@ fn parse_batch(value: &str) -> Result<usize, ParseError> {
 
 fn parse_retry_for(value: &str) -> Result<f64, ParseError> {
     match value.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 && seconds < 1e9 => Ok(seconds),
+        Ok(seconds) if (0.0..1e9).contains(&seconds) => Ok(seconds),
         _ => Err(ParseError::Invalid(format!(
             "--retry-for must be a number of seconds, 0 or more, not {value:?}"
         ))),

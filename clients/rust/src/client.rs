@@ -241,9 +241,11 @@ fn endpoint(target: &str, tls: Option<&TlsSettings>) -> Result<Endpoint, Error> 
         None if tls.is_some() => format!("https://{target}"),
         None => format!("http://{target}"),
     };
-    let endpoint = Endpoint::from_shared(uri).map_err(|_| {
-        Error::invalid_setting(format!("target {target:?} is not HOST:PORT"))
-    })?;
+    let not_host_port = || Error::invalid_setting(format!("target {target:?} is not HOST:PORT"));
+    let endpoint = Endpoint::from_shared(uri).map_err(|_| not_host_port())?;
+    if !target.contains("://") && endpoint.uri().port().is_none() {
+        return Err(not_host_port());
+    }
     let tls = match (tls, endpoint.uri().scheme_str()) {
         (Some(tls), _) => tls.clone(),
         (None, Some("https")) => TlsSettings::default(),
@@ -669,7 +671,7 @@ mod tests {
         let tls = TlsSettings::default();
         let secure = endpoint("localhost:1", Some(&tls)).unwrap();
         assert_eq!(secure.uri().to_string(), "https://localhost:1/");
-        for bad in ["ftp://h:1", "h:1 x", ""] {
+        for bad in ["ftp://h:1", "h:1 x", "", "127.0.0.1"] {
             let error = endpoint(bad, None).unwrap_err();
             assert_eq!(error.code(), tonic::Code::InvalidArgument, "{bad}");
         }

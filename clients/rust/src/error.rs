@@ -2,7 +2,7 @@
 //! `google.rpc` details, plus whether a resume may retry it.
 
 use std::error::Error as _;
-
+use std::fmt;
 
 use tonic::{Code, Status, TimeoutExpired};
 use tonic_types::{BadRequest, ErrorDetails, ErrorInfo, QuotaFailure, StatusExt};
@@ -14,56 +14,78 @@ use tonic_types::{BadRequest, ErrorDetails, ErrorInfo, QuotaFailure, StatusExt};
 /// decoded with `tonic_types::StatusExt` (the standard `google.rpc.Status` encoding); undecodable
 /// details are left out. A setting the builder refuses (bad target, PEM, token) is
 /// `INVALID_ARGUMENT` before anything is sent; a client-side deadline that ran out is
-/// `DEADLINE_EXCEEDED`.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {message}", code_name(*code))]
-pub struct Error {
+/// `DEADLINE_EXCEEDED`. `source()` is the `tonic::Status` the call ended with, if any.
+#[derive(Debug)]
+pub struct Error(Box<Inner>); // boxed: a `Result` stays small on the happy path
+
+#[derive(Debug)]
+struct Inner {
     code: Code,
     message: String,
     details: ErrorDetails,
-    #[source]
     status: Option<Status>,
 }
 
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", code_name(self.0.code), self.0.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.status.as_ref().map(|status| status as _)
+    }
+}
+
 impl Error {
+    fn new(code: Code, message: String, details: ErrorDetails, status: Option<Status>) -> Self {
+        Error(Box::new(Inner {
+            code,
+            message,
+            details,
+            status,
+        }))
+    }
+
     /// The gRPC status code, e.g. `Code::NotFound`.
     pub fn code(&self) -> Code {
-        self.code
+        self.0.code
     }
 
     /// The message: the server's, or what went wrong on the client's side.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Every decoded `google.rpc` detail (empty when the server sent none).
     pub fn details(&self) -> &ErrorDetails {
-        &self.details
+        &self.0.details
     }
 
     /// The `google.rpc.BadRequest` detail: one field violation per refused field.
     pub fn bad_request(&self) -> Option<&BadRequest> {
-        self.details.bad_request()
+        self.0.details.bad_request()
     }
 
     /// The `google.rpc.QuotaFailure` detail: which limit was hit.
     pub fn quota_failure(&self) -> Option<&QuotaFailure> {
-        self.details.quota_failure()
+        self.0.details.quota_failure()
     }
 
     /// The `google.rpc.ErrorInfo` detail: a machine-readable reason and its domain.
     pub fn error_info(&self) -> Option<&ErrorInfo> {
-        self.details.error_info()
+        self.0.details.error_info()
     }
 
     /// The status the call ended with, when there was a call (`None` for a refused setting).
     pub fn status(&self) -> Option<&Status> {
-        self.status.as_ref()
+        self.0.status.as_ref()
     }
 
     /// The status code's name as gRPC spells it everywhere: `INVALID_ARGUMENT`, `NOT_FOUND`...
     pub fn code_name(&self) -> &'static str {
-        code_name(self.code)
+        code_name(self.0.code)
     }
 
     /// One line per detail, in the command-line clients' form: `BadRequest <field>:
@@ -95,23 +117,14 @@ impl Error {
 
     /// An error found on the client's side, without a call or details.
     pub(crate) fn local(code: Code, message: impl Into<String>) -> Self {
-        Error {
-            code,
-            message: message.into(),
-            details: ErrorDetails::new(),
-            status: None,
-        }
+        Error::new(code, message.into(), ErrorDetails::new(), None)
     }
 
     /// The client gave up resuming because the call's deadline would pass first.
     pub(crate) fn deadline_while_resuming(last: &Status) -> Self {
         let last = Error::from(last.clone());
-        Error {
-            code: Code::DeadlineExceeded,
-            message: format!("the call's deadline ran out while resuming after {last}"),
-            details: ErrorDetails::new(),
-            status: None,
-        }
+        let message = format!("the call's deadline ran out while resuming after {last}");
+        Error::local(Code::DeadlineExceeded, message)
     }
 }
 
@@ -125,12 +138,7 @@ impl From<Status> for Error {
         } else {
             (status.code(), transport_message(&status))
         };
-        Error {
-            code,
-            message,
-            details: status.get_error_details(),
-            status: Some(status),
-        }
+        Error::new(code, message, status.get_error_details(), Some(status))
     }
 }
 

@@ -55,12 +55,13 @@ async fn every_call_works_and_names_its_session_in_the_routing_header() {
     let gone = client.get_median(&session).await.unwrap_err();
     assert_eq!(gone.code(), Code::NotFound, "{gone}");
 
-    let log = server.log();
+    let header = format!("median-session-id={session}");
     for method in ["CreateSession", "AddNumbers", "RunningMedian", "GetMedian", "DeleteSession"] {
-        let header = format!("median-session-id={session}");
+        let call = format!("/median.v1.MedianService/{method} ");
         assert!(
-            log.iter().any(|line| line.contains(method) && line.contains(&header)),
-            "no {method} call with {header} in the server's log: {log:#?}"
+            server.logged(&[&call, &header]),
+            "no {method} call with {header} in the server's log: {:#?}",
+            server.log()
         );
     }
 }

@@ -105,6 +105,22 @@ impl Server {
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
+
+    /// Waits until the server has logged a line that contains every one of `parts` (it logs on
+    /// its own time, and a thread reads it): true once it has, false after 30 s.
+    pub fn logged(&self, parts: &[&str]) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let matches = |line: &String| parts.iter().all(|part| line.contains(part));
+            if self.log.lock().unwrap().iter().any(matches) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Server {
