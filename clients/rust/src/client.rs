@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::{InterceptedService, Interceptor};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -119,7 +119,9 @@ impl ClientBuilder {
 
     /// The name the server's certificate must carry; by default the host of the target.
     pub fn tls_domain_name(mut self, name: impl Into<String>) -> Self {
-        self.tls.get_or_insert_with(TlsSettings::default).domain_name = Some(name.into());
+        self.tls
+            .get_or_insert_with(TlsSettings::default)
+            .domain_name = Some(name.into());
         self
     }
 
@@ -207,7 +209,8 @@ impl ClientBuilder {
             ));
         }
         let token = self.token.as_deref().map(token_header).transpose()?;
-        let endpoint = endpoint(&self.target, self.tls.as_ref())?.connect_timeout(self.connect_timeout);
+        let endpoint =
+            endpoint(&self.target, self.tls.as_ref())?.connect_timeout(self.connect_timeout);
         let settings = Arc::new(Settings {
             timeout: self.timeout,
             stream_timeout: self.stream_timeout,
@@ -251,6 +254,13 @@ fn endpoint(target: &str, tls: Option<&TlsSettings>) -> Result<Endpoint, Error> 
         (None, Some("https")) => TlsSettings::default(),
         (None, _) => return Ok(endpoint),
     };
+    if let Some(pem) = &tls.ca_pem {
+        require_pem(pem, "CERTIFICATE", "the CA certificates")?;
+    }
+    if let Some((cert, key)) = &tls.identity {
+        require_pem(cert, "CERTIFICATE", "the client certificate")?;
+        require_pem(key, "PRIVATE KEY", "the client certificate's key")?;
+    }
     let mut config = ClientTlsConfig::new();
     config = match tls.ca_pem {
         Some(pem) => config.ca_certificate(Certificate::from_pem(pem)),
@@ -265,6 +275,23 @@ fn endpoint(target: &str, tls: Option<&TlsSettings>) -> Result<Endpoint, Error> 
     endpoint
         .tls_config(config)
         .map_err(|error| Error::invalid_setting(format!("TLS settings refused: {error}")))
+}
+
+/// Refuses a PEM without a `-----BEGIN ...<label>-----` block. tonic takes any bytes here and
+/// finds nothing in them, so a wrong file would only show as a failed handshake much later.
+fn require_pem(pem: &[u8], label: &str, what: &str) -> Result<(), Error> {
+    let end = format!("{label}-----");
+    let text = String::from_utf8_lossy(pem);
+    let found = text
+        .lines()
+        .any(|line| line.starts_with("-----BEGIN ") && line.trim_end().ends_with(&end));
+    if found {
+        return Ok(());
+    }
+    Err(Error::invalid_setting(format!(
+        "{what} must be PEM with a \"-----BEGIN ...{label}-----\" block, and the bytes given \
+         have none: check which file was given"
+    )))
 }
 
 fn token_header(token: &str) -> Result<AsciiMetadataValue, Error> {
@@ -315,7 +342,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -677,6 +706,37 @@ mod tests {
         }
         let error = endpoint("http://h:1", Some(&tls)).unwrap_err();
         assert!(error.message().contains("https://"), "{error}");
+    }
+
+    #[test]
+    fn tls_files_that_are_not_pem_are_refused_before_connecting() {
+        let certificate = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = b"-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n";
+        let settings = |ca: &[u8], cert: &[u8], key: &[u8]| TlsSettings {
+            ca_pem: Some(ca.to_vec()),
+            identity: Some((cert.to_vec(), key.to_vec())),
+            domain_name: None,
+        };
+        // (Well-formed files pass this check: the live TLS tests use real ones.)
+        for (ca, cert, key, what) in [
+            (
+                &b"localhost\n"[..],
+                &certificate[..],
+                &key[..],
+                "the CA certificates",
+            ),
+            (certificate, key, key, "the client certificate"),
+            (
+                certificate,
+                certificate,
+                certificate,
+                "the client certificate's key",
+            ),
+        ] {
+            let error = endpoint("h:1", Some(&settings(ca, cert, key))).unwrap_err();
+            assert_eq!(error.code(), tonic::Code::InvalidArgument);
+            assert!(error.message().starts_with(what), "{error}");
+        }
     }
 
     #[test]

@@ -207,7 +207,6 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,7 +249,10 @@ mod tests {
             Code::Unauthenticated,
             Code::DeadlineExceeded,
         ] {
-            assert!(!is_retryable(&Status::new(code, "from the server")), "{code:?}");
+            assert!(
+                !is_retryable(&Status::new(code, "from the server")),
+                "{code:?}"
+            );
         }
     }
 

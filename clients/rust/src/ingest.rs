@@ -23,7 +23,6 @@ use crate::error::{Error, is_retryable};
 use crate::ids::{new_id, random_fraction};
 use crate::proto::{AddNumbersRequest, AddNumbersResponse, RunningMedianRequest};
 
-
 /// Requests a stream may have queued towards the transport ahead of the network.
 const QUEUE_DEPTH: usize = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -197,7 +196,10 @@ impl Resumer {
             return Err(status.into());
         }
         let delay = backoff(self.failures).min(window_end - now);
-        if self.deadline.is_some_and(|deadline| now + delay >= deadline) {
+        if self
+            .deadline
+            .is_some_and(|deadline| now + delay >= deadline)
+        {
             return Err(Error::deadline_while_resuming(&status));
         }
         self.failures += 1;
@@ -246,10 +248,7 @@ where
     B: Stream<Item = Vec<f64>> + Unpin,
 {
     let mut outbox = Outbox::new(&routing.session_id, batches)?;
-    let mut resumer = Resumer::new(
-        settings.retry_for,
-        deadline_after(settings.stream_timeout),
-    );
+    let mut resumer = Resumer::new(settings.retry_for, deadline_after(settings.stream_timeout));
     let mut added_count = 0i64;
     let mut last: Option<AddNumbersResponse> = None;
     loop {
@@ -364,10 +363,7 @@ pub(crate) async fn running_medians<B>(
             return;
         }
     };
-    let mut resumer = Resumer::new(
-        settings.retry_for,
-        deadline_after(settings.stream_timeout),
-    );
+    let mut resumer = Resumer::new(settings.retry_for, deadline_after(settings.stream_timeout));
     loop {
         let attempt = running_stream(
             &mut stub,
@@ -381,9 +377,12 @@ pub(crate) async fn running_medians<B>(
             Ok(Ended::Finished | Ended::Abandoned) => return,
             Err(status) => status,
         };
-        if let Err(error) = resumer.pause_after(status).await {
-            let _ = answers.send(Err(error)).await;
-            return;
+        tokio::select! {
+            paused = resumer.pause_after(status) => if let Err(error) = paused {
+                let _ = answers.send(Err(error)).await;
+                return;
+            },
+            () = answers.closed() => return,
         }
     }
 }
@@ -450,6 +449,7 @@ where
                     return Ok(Ended::Abandoned);
                 }
             }
+            () = answers.closed() => return Ok(Ended::Abandoned),
             () = outbox.pull(), if can_pull => {}
             permit = reserve(&queue), if can_send => match permit {
                 Some(permit) => {
@@ -470,9 +470,7 @@ where
 }
 
 /// The next answer of a stream whose headers have arrived; never ready before.
-async fn next_message<T>(
-    inbound: &mut Option<tonic::Streaming<T>>,
-) -> Result<Option<T>, Status> {
+async fn next_message<T>(inbound: &mut Option<tonic::Streaming<T>>) -> Result<Option<T>, Status> {
     match inbound {
         Some(inbound) => inbound.message().await,
         None => std::future::pending().await,
@@ -507,7 +505,10 @@ mod tests {
         for failures in 0..40 {
             let ceiling = Duration::from_millis(100 << failures.min(5)).min(MAX_BACKOFF);
             let wait = backoff(failures);
-            assert!(wait >= ceiling / 2 && wait <= ceiling, "{failures}: {wait:?}");
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "{failures}: {wait:?}"
+            );
         }
     }
 
@@ -520,7 +521,10 @@ mod tests {
         let started = Instant::now();
         let mut tries = 0;
         let last = loop {
-            match resumer.pause_after(Status::unavailable(format!("down {tries}"))).await {
+            match resumer
+                .pause_after(Status::unavailable(format!("down {tries}")))
+                .await
+            {
                 Ok(()) => tries += 1,
                 Err(error) => break error,
             }
@@ -528,12 +532,21 @@ mod tests {
         assert_eq!(last.code(), tonic::Code::Unavailable);
         assert_eq!(last.message(), format!("down {tries}"));
         // 50-100, 100-200, 200-400, 400-800 ms, then whatever is left of the second.
-        assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
         assert!((3..=6).contains(&tries), "{tries}");
 
         // An acknowledgement opens a new window.
         resumer.progress();
-        assert!(resumer.pause_after(Status::unavailable("again")).await.is_ok());
+        assert!(
+            resumer
+                .pause_after(Status::unavailable("again"))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -553,7 +566,10 @@ mod tests {
     #[tokio::test]
     async fn zero_retry_time_turns_resuming_off() {
         let mut resumer = Resumer::new(Duration::ZERO, None);
-        let error = resumer.pause_after(Status::unavailable("down")).await.unwrap_err();
+        let error = resumer
+            .pause_after(Status::unavailable("down"))
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), tonic::Code::Unavailable);
     }
 }

@@ -72,4 +72,6 @@ pub use ids::new_id;
 /// The gRPC status codes, as [`Error::code`] gives them.
 pub use tonic::Code;
 /// The `google.rpc` detail types that [`Error`] decodes.
-pub use tonic_types::{BadRequest, ErrorDetails, ErrorInfo, FieldViolation, QuotaFailure, QuotaViolation};
+pub use tonic_types::{
+    BadRequest, ErrorDetails, ErrorInfo, FieldViolation, QuotaFailure, QuotaViolation,
+};

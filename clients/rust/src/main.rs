@@ -73,13 +73,19 @@ fn client(options: &Options) -> Result<Client, String> {
         builder = builder.tls_ca_pem(read_pem("--tls-ca", ca)?);
     }
     if let Some((cert, key)) = &options.tls_identity {
-        builder = builder.tls_client_identity(read_pem("--tls-cert", cert)?, read_pem("--tls-key", key)?);
+        builder =
+            builder.tls_client_identity(read_pem("--tls-cert", cert)?, read_pem("--tls-key", key)?);
     }
-    let token = options.token.clone().or_else(|| std::env::var(TOKEN_VARIABLE).ok());
+    let token = options
+        .token
+        .clone()
+        .or_else(|| std::env::var(TOKEN_VARIABLE).ok());
     if let Some(token) = token {
         builder = builder.token(token);
     }
-    builder.connect_lazy().map_err(|error| error.message().to_string())
+    builder
+        .connect_lazy()
+        .map_err(|error| error.message().to_string())
 }
 
 fn read_pem(flag: &str, path: &str) -> Result<Vec<u8>, String> {

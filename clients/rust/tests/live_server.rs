@@ -32,9 +32,15 @@ async fn every_call_works_and_names_its_session_in_the_routing_header() {
 
     let session = client.create_session().await.unwrap();
     assert_eq!(session.len(), 22, "{session}");
-    let added = client.add_numbers(&session, [3.0, 1.0, 2.0, 10.0]).await.unwrap();
+    let added = client
+        .add_numbers(&session, [3.0, 1.0, 2.0, 10.0])
+        .await
+        .unwrap();
     assert_eq!((added.added_count, added.number_count), (4, 4));
-    assert_eq!((added.median, added.requests, added.resumes), (Some(2.5), 1, 0));
+    assert_eq!(
+        (added.median, added.requests, added.resumes),
+        (Some(2.5), 1, 0)
+    );
 
     let answers: Vec<_> = client
         .running_medians(&session, vec![vec![7.0], vec![], vec![-1.0, 0.5]])
@@ -42,12 +48,29 @@ async fn every_call_works_and_names_its_session_in_the_routing_header() {
         .await
         .unwrap();
     let shown: Vec<String> = answers.iter().map(ToString::to_string).collect();
-    assert_eq!(shown, ["count=5 median=3.0", "count=5 median=3.0", "count=7 median=2.0"]);
+    assert_eq!(
+        shown,
+        [
+            "count=5 median=3.0",
+            "count=5 median=3.0",
+            "count=7 median=2.0"
+        ]
+    );
     let added: Vec<i64> = answers.iter().map(|answer| answer.added_count).collect();
     assert_eq!(added, [1, 0, 2]);
     let writer = answers[0].request_id.split(':').next().unwrap().to_string();
-    let ids: Vec<&str> = answers.iter().map(|answer| answer.request_id.as_str()).collect();
-    assert_eq!(ids, [format!("{writer}:1"), format!("{writer}:2"), format!("{writer}:3")]);
+    let ids: Vec<&str> = answers
+        .iter()
+        .map(|answer| answer.request_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            format!("{writer}:1"),
+            format!("{writer}:2"),
+            format!("{writer}:3")
+        ]
+    );
 
     let median = client.get_median(&session).await.unwrap();
     assert_eq!((median.number_count, median.median), (7, 2.0));
@@ -56,7 +79,13 @@ async fn every_call_works_and_names_its_session_in_the_routing_header() {
     assert_eq!(gone.code(), Code::NotFound, "{gone}");
 
     let header = format!("median-session-id={session}");
-    for method in ["CreateSession", "AddNumbers", "RunningMedian", "GetMedian", "DeleteSession"] {
+    for method in [
+        "CreateSession",
+        "AddNumbers",
+        "RunningMedian",
+        "GetMedian",
+        "DeleteSession",
+    ] {
         let call = format!("/median.v1.MedianService/{method} ");
         assert!(
             server.logged(&[&call, &header]),
@@ -92,12 +121,19 @@ async fn sessions_are_listed_across_pages_and_a_chosen_id_is_kept() {
         .collect();
     assert_eq!(
         listed,
-        [("list-a".into(), 0), ("list-b".into(), 2), ("list-c".into(), 0)]
+        [
+            ("list-a".into(), 0),
+            ("list-b".into(), 2),
+            ("list-c".into(), 0)
+        ]
     );
 
     let taken = client.create_session_with_id("list-a").await.unwrap_err();
     assert_eq!(taken.code(), Code::AlreadyExists, "{taken}");
-    let bad_token = client.list_sessions_page(1, "not-a-token").await.unwrap_err();
+    let bad_token = client
+        .list_sessions_page(1, "not-a-token")
+        .await
+        .unwrap_err();
     assert_eq!(bad_token.code(), Code::InvalidArgument, "{bad_token}");
 }
 
@@ -111,11 +147,17 @@ async fn a_nan_is_refused_with_its_field_and_the_requests_before_it_stay_applied
 
     // In the first request.
     let session = client.create_session().await.unwrap();
-    let error = client.add_numbers(&session, [1.0, f64::NAN]).await.unwrap_err();
+    let error = client
+        .add_numbers(&session, [1.0, f64::NAN])
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument, "{error}");
     let (field, _) = violation(&error);
     assert_eq!(field, "numbers[1]");
-    assert_eq!(error.detail_lines()[0], format!("BadRequest numbers[1]: {}", violation(&error).1));
+    assert_eq!(
+        error.detail_lines()[0],
+        format!("BadRequest numbers[1]: {}", violation(&error).1)
+    );
     let empty = client.get_median(&session).await.unwrap_err();
     assert_eq!(empty.code(), Code::FailedPrecondition, "{empty}");
 
@@ -123,11 +165,23 @@ async fn a_nan_is_refused_with_its_field_and_the_requests_before_it_stay_applied
     // refusal is not retried (the first two requests are in the session once).
     let batches = vec![vec![1.0], vec![2.0], vec![f64::NAN], vec![4.0]];
     let mut answers = client.running_medians(&session, batches);
-    assert_eq!(answers.next().await.unwrap().unwrap().to_string(), "count=1 median=1.0");
-    assert_eq!(answers.next().await.unwrap().unwrap().to_string(), "count=2 median=1.5");
+    assert_eq!(
+        answers.next().await.unwrap().unwrap().to_string(),
+        "count=1 median=1.0"
+    );
+    assert_eq!(
+        answers.next().await.unwrap().unwrap().to_string(),
+        "count=2 median=1.5"
+    );
     let error = answers.next().await.unwrap().unwrap_err();
-    assert_eq!((error.code(), violation(&error).0.as_str()), (Code::InvalidArgument, "numbers[0]"));
-    assert!(answers.next().await.is_none(), "the stream ends after its error");
+    assert_eq!(
+        (error.code(), violation(&error).0.as_str()),
+        (Code::InvalidArgument, "numbers[0]")
+    );
+    assert!(
+        answers.next().await.is_none(),
+        "the stream ends after its error"
+    );
     let median = client.get_median(&session).await.unwrap();
     assert_eq!((median.number_count, median.median), (2, 1.5));
 }
@@ -146,7 +200,10 @@ async fn a_limit_is_reported_with_quota_failure_and_error_info() {
     assert!(!info.domain.is_empty());
     let lines = error.detail_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].starts_with("QuotaFailure --max-sessions: "), "{lines:?}");
+    assert!(
+        lines[0].starts_with("QuotaFailure --max-sessions: "),
+        "{lines:?}"
+    );
     assert_eq!(lines[1], format!("ErrorInfo MAX_SESSIONS {}", info.domain));
 }
 
@@ -175,7 +232,11 @@ async fn tls_with_a_token_and_mutual_tls_work_and_refuse_what_they_should() {
             .unwrap();
         let session = client.create_session().await.unwrap();
         client.add_numbers(&session, [5.0, 1.0]).await.unwrap();
-        assert_eq!(client.get_median(&session).await.unwrap().median, 3.0, "{target}");
+        assert_eq!(
+            client.get_median(&session).await.unwrap().median,
+            3.0,
+            "{target}"
+        );
     }
 
     let no_token = Client::builder(server.tls_target())
@@ -184,7 +245,10 @@ async fn tls_with_a_token_and_mutual_tls_work_and_refuse_what_they_should() {
         .unwrap();
     let error = no_token.create_session().await.unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated, "{error}");
-    assert!(error.error_info().is_some(), "{error}: an ErrorInfo says why");
+    assert!(
+        error.error_info().is_some(),
+        "{error}: an ErrorInfo says why"
+    );
     let wrong_token = Client::builder(server.tls_target())
         .tls_ca_pem(certs.read("ca.pem"))
         .token("fedcba9876543210fedcba9876543210")
@@ -218,7 +282,10 @@ async fn tls_with_a_token_and_mutual_tls_work_and_refuse_what_they_should() {
         .unwrap();
     let session = with_certificate.create_session().await.unwrap();
     with_certificate.add_numbers(&session, [2.0]).await.unwrap();
-    assert_eq!(with_certificate.get_median(&session).await.unwrap().median, 2.0);
+    assert_eq!(
+        with_certificate.get_median(&session).await.unwrap().median,
+        2.0
+    );
 
     let without_certificate = Client::builder(server.tls_target())
         .tls_ca_pem(certs.read("ca.pem"))
@@ -231,7 +298,10 @@ async fn tls_with_a_token_and_mutual_tls_work_and_refuse_what_they_should() {
     // server sent.
     let error = without_certificate.create_session().await.unwrap_err();
     let code = error.code();
-    assert!(matches!(code, Code::Unavailable | Code::Unknown | Code::Cancelled), "{error}");
+    assert!(
+        matches!(code, Code::Unavailable | Code::Unknown | Code::Cancelled),
+        "{error}"
+    );
     assert!(error.message().contains("connection"), "{error}");
 }
 
@@ -275,10 +345,16 @@ async fn add_numbers_resumes_exactly_once_across_two_server_kills() {
     let added = client.add_numbers_stream(&session, stream).await.unwrap();
 
     assert!(added.resumes >= 2, "{added:?}");
-    assert_eq!((added.added_count, added.number_count, added.requests), (20_000, 20_000, 1_000));
+    assert_eq!(
+        (added.added_count, added.number_count, added.requests),
+        (20_000, 20_000, 1_000)
+    );
     assert_eq!(added.median, Some(reference_median(&sent)));
     let median = client.get_median(&session).await.unwrap();
-    assert_eq!((median.number_count, median.median), (20_000, reference_median(&sent)));
+    assert_eq!(
+        (median.number_count, median.median),
+        (20_000, reference_median(&sent))
+    );
 }
 
 #[tokio::test]
@@ -308,9 +384,15 @@ async fn running_medians_answer_every_request_once_across_two_server_kills() {
             assert_eq!(answer.number_count, 10 * (index as i64 + 1), "{answer:?}");
         }
     }
-    assert!(answers.iter().any(|answer| answer.resent), "no request was resent");
+    assert!(
+        answers.iter().any(|answer| answer.resent),
+        "no request was resent"
+    );
     let last = answers.last().unwrap();
-    assert_eq!((last.number_count, last.median), (10_000, Some(reference_median(&sent))));
+    assert_eq!(
+        (last.number_count, last.median),
+        (10_000, Some(reference_median(&sent)))
+    );
 }
 
 #[tokio::test]
@@ -327,7 +409,10 @@ async fn resuming_gives_up_with_the_last_error_or_at_the_deadline() {
     let started = tokio::time::Instant::now();
     let error = client.add_numbers(&session, [1.0]).await.unwrap_err();
     assert_eq!(error.code(), Code::Unavailable, "{error}");
-    assert!(started.elapsed() >= Duration::from_millis(800), "it kept trying for retry_for");
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "it kept trying for retry_for"
+    );
 
     let error = client
         .running_medians(&session, vec![vec![1.0]])
@@ -341,7 +426,10 @@ async fn resuming_gives_up_with_the_last_error_or_at_the_deadline() {
         .stream_timeout(Some(Duration::from_millis(500)))
         .connect_lazy()
         .unwrap();
-    let error = short_deadline.add_numbers(&session, [1.0]).await.unwrap_err();
+    let error = short_deadline
+        .add_numbers(&session, [1.0])
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
 
     let no_resume = Client::builder(target.as_str())

@@ -57,7 +57,10 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some((_, address)) = line.split_once("listening on ") {
                     let address = address.split_whitespace().next().unwrap_or_default();
-                    let port = address.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+                    let port = address
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse::<u16>().ok());
                     let _ = listening.send(port);
                 }
                 lines.lock().unwrap().push(line);
@@ -214,18 +217,44 @@ impl Certificates {
             openssl(&dir, &args);
         }
         for (name, kind) in [("server", "server"), ("client", "client")] {
-            let (key, cert, csr) = (format!("{name}.key"), format!("{name}.pem"), format!("{name}.csr"));
+            let (key, cert, csr) = (
+                format!("{name}.key"),
+                format!("{name}.pem"),
+                format!("{name}.csr"),
+            );
             let subject = format!("/CN={name}");
             let mut args = vec!["req", "-new"];
             args.extend(NEW_KEY);
-            args.extend([key.as_str(), "-out", &csr, "-subj", &subject, "-config", "openssl.cnf"]);
+            args.extend([
+                key.as_str(),
+                "-out",
+                &csr,
+                "-subj",
+                &subject,
+                "-config",
+                "openssl.cnf",
+            ]);
             openssl(&dir, &args);
             openssl(
                 &dir,
                 &[
-                    "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key",
-                    "-CAcreateserial", "-out", &cert, "-days", "2", "-extfile", "openssl.cnf",
-                    "-extensions", kind,
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    &cert,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "openssl.cnf",
+                    "-extensions",
+                    kind,
                 ],
             );
         }
