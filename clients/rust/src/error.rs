@@ -146,8 +146,12 @@ impl From<Status> for Error {
 /// restarting), or a connection or stream broken under the call. tonic reports the latter as a
 /// status made on the client (it has a `source`: hyper's, h2's or an I/O error) with
 /// `UNKNOWN`, `INTERNAL` or `CANCELLED`. A status the server sent has no source: it is a
-/// refusal and is never retried; neither is a client-side deadline.
+/// refusal and is never retried; neither is a client-side deadline, nor a failed TLS handshake
+/// (tonic says `UNAVAILABLE`, but a certificate that does not verify stays so).
 pub(crate) fn is_retryable(status: &Status) -> bool {
+    if tls_handshake_failed(status) {
+        return false;
+    }
     match status.code() {
         Code::Unavailable => true,
         Code::Unknown | Code::Internal | Code::Cancelled => {
@@ -155,6 +159,22 @@ pub(crate) fn is_retryable(status: &Status) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether rustls refused the handshake (or the peer's TLS): tokio-rustls reports that as an
+/// I/O error wrapping a `rustls::Error`, which `source()` skips over, hence `get_ref`.
+fn tls_handshake_failed(status: &Status) -> bool {
+    let mut cause = status.source();
+    while let Some(error) = cause {
+        let wrapped = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref);
+        if error.is::<rustls::Error>() || wrapped.is_some_and(|inner| inner.is::<rustls::Error>()) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 fn caused_by<E: std::error::Error + 'static>(status: &Status) -> bool {
@@ -257,11 +277,21 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_connection_is_retried_but_a_client_side_deadline_is_not() {
+    fn a_broken_connection_is_retried_but_a_failed_handshake_or_a_deadline_is_not() {
         let broken = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         let status = Status::from_error(Box::new(broken));
         assert_eq!(status.code(), Code::Unknown);
         assert!(is_retryable(&status));
+
+        let unknown_issuer =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let handshake = std::io::Error::new(std::io::ErrorKind::InvalidData, unknown_issuer);
+        let status = Status::from_error(Box::new(tonic::ConnectError(Box::new(handshake))));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            !is_retryable(&status),
+            "a certificate that does not verify stays so"
+        );
 
         let timeout = Status::from_error(Box::new(TimeoutExpired(())));
         assert!(!is_retryable(&timeout));

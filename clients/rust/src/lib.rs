@@ -33,7 +33,8 @@
 //!   server answers an id it has applied without applying it again;
 //! - a refusal (`INVALID_ARGUMENT`, `NOT_FOUND`, `RESOURCE_EXHAUSTED`, `UNAUTHENTICATED`,
 //!   `PERMISSION_DENIED`, `FAILED_PRECONDITION`, ...) is never retried: the call fails with it,
-//!   the requests before the refused one stay applied;
+//!   the requests before the refused one stay applied; neither is a failed TLS handshake
+//!   (tonic reports it as `UNAVAILABLE`);
 //! - resuming goes on for [`ClientBuilder::retry_for`] (default 30 s) from the first failure
 //!   since the server last answered or took a stream's requests (each outage has the whole
 //!   time), then the call fails with the last error (`UNAVAILABLE` or the broken stream's);

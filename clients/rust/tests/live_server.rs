@@ -265,6 +265,26 @@ async fn tls_with_a_token_and_mutual_tls_work_and_refuse_what_they_should() {
         .await
         .unwrap_err();
     assert_eq!(wrong_ca.code(), Code::Unavailable, "{wrong_ca}");
+    // ... and is not resumed: with time to resume past the deadline, the call still ends with
+    // the handshake's UNAVAILABLE, not with DEADLINE_EXCEEDED.
+    let session = Client::builder(server.tls_target())
+        .tls_ca_pem(certs.read("ca.pem"))
+        .token(TOKEN)
+        .connect_lazy()
+        .unwrap()
+        .create_session()
+        .await
+        .unwrap();
+    let wrong_ca = Client::builder(server.tls_target())
+        .tls_ca_pem(certs.read("other_ca.pem"))
+        .token(TOKEN)
+        .retry_for(Duration::from_secs(60))
+        .stream_timeout(Some(Duration::from_secs(5)))
+        .connect_lazy()
+        .unwrap();
+    let error = wrong_ca.add_numbers(&session, [1.0]).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unavailable, "{error}");
+    assert!(error.message().contains("certificate"), "{error}");
     // Plaintext to a TLS server fails too.
     let plaintext = plain(&server).create_session().await.unwrap_err();
     assert_ne!(plaintext.code(), Code::Ok);
