@@ -117,7 +117,6 @@ def test_quick_bench_gives_every_target_a_verdict(results: dict[str, Any]) -> No
             assert target["anchor"], f"{target['title']} falls short without a link to why"
 
 
-
 def test_quick_cluster_bench_reports_every_setup_and_its_ratios() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bench.cluster", "--quick"],
