@@ -57,8 +57,8 @@ serve-cluster: generate ## Run SHARDS servers (default 3) on ports PORT+1... beh
 	exec $(PY) -m deploy.cluster serve --shards $(SHARDS) --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) -- $(ARGS)
 
 .PHONY: envoy-config
-envoy-config: $(VENV_STAMP) ## Write deploy/envoy.yaml: Envoy on 0.0.0.0:50051 in front of 3 shards.
-	$(PY) -m deploy.cluster config --host 0.0.0.0 > deploy/envoy.yaml
+envoy-config: $(VENV_STAMP) ## Write deploy/envoy.yaml: Envoy with TLS on 0.0.0.0:50051 in front of 3 shards.
+	$(PY) -m deploy.cluster config --host 0.0.0.0 --tls-cert /etc/median/server.pem --tls-key /etc/median/server.key > deploy/envoy.yaml
 
 .PHONY: clients
 clients: $(addprefix clients-,$(LANGUAGES)) ## Generate the stubs and build the client of every language.

@@ -55,6 +55,7 @@ class ProxySettings:
     keepalive_timeout: float = 20.0  # an unanswered ping ends the connection
     health_interval: float = 2.0  # gRPC health checks of every shard, traffic or not
     connect_timeout: float = 1.0  # to a shard; a refused connection fails at once anyway
+    max_connections: int = 50_000  # client connections at once; more are refused
     # TLS toward clients, terminated by Envoy (the shards speak plaintext behind it): PEM files.
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -84,17 +85,31 @@ def envoy_config(
         "interval": _duration(settings.keepalive_interval),
         "timeout": _duration(settings.keepalive_timeout),
     }
-    route = {
-        "match": {"prefix": "/"},
-        "route": {
-            "cluster": "shards",
-            # The default 15 s counts from the client's half-close: it cuts long streams.
-            "timeout": "0s",
-            # The client's grpc-timeout is the deadline, uncapped.
-            "max_stream_duration": {"grpc_timeout_header_max": "0s"},
-            "hash_policy": [{"header": {"header_name": ROUTING_HEADER}}],
-        },
+    streams = {
+        # The default 15 s counts from the client's half-close: it cuts long streams.
+        "timeout": "0s",
+        # The client's grpc-timeout is the deadline, uncapped.
+        "max_stream_duration": {"grpc_timeout_header_max": "0s"},
     }
+    routes = [
+        {
+            # A call that names its session goes to the shard that owns it, up or down.
+            "match": {
+                "prefix": "/",
+                "headers": [{"name": ROUTING_HEADER, "present_match": True}],
+            },
+            "route": {
+                "cluster": "shards",
+                "hash_policy": [{"header": {"header_name": ROUTING_HEADER}}],
+                **streams,
+            },
+        },
+        {
+            # Any other call (ListSessions, health, reflection) goes to a shard that is up.
+            "match": {"prefix": "/"},
+            "route": {"cluster": "any_shard", **streams},
+        },
+    ]
     connection_manager = {
         "@type": _HCM + "HttpConnectionManager",
         "stat_prefix": "median",
@@ -104,7 +119,7 @@ def envoy_config(
         "http2_protocol_options": {"connection_keepalive": keepalive},
         "route_config": {
             "name": "median",
-            "virtual_hosts": [{"name": "median", "domains": ["*"], "routes": [route]}],
+            "virtual_hosts": [{"name": "median", "domains": ["*"], "routes": routes}],
         },
         "http_filters": [
             {
@@ -154,6 +169,18 @@ def envoy_config(
     }
     return {
         "admin": {"address": _address(*admin)},
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors."
+                        "downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": settings.max_connections,
+                    },
+                }
+            ]
+        },
         "static_resources": {
             "listeners": [
                 {
@@ -173,9 +200,19 @@ def envoy_config(
                     ],
                 }
             ],
-            "clusters": [cluster],
+            "clusters": [cluster, _any_shard(cluster)],
         },
     }
+
+
+def _any_shard(shards: dict[str, Any]) -> dict[str, Any]:
+    """The same shards for calls that name no session: round robin over the healthy ones
+    (Envoy's default panic threshold), so that a down shard does not answer for the cluster."""
+    cluster = {key: value for key, value in shards.items() if key != "common_lb_config"}
+    cluster["name"] = "any_shard"
+    cluster["lb_policy"] = "ROUND_ROBIN"
+    cluster["load_assignment"] = {**shards["load_assignment"], "cluster_name": "any_shard"}
+    return cluster
 
 
 def _downstream_tls(settings: ProxySettings) -> dict[str, Any]:
@@ -209,11 +246,13 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def render(config: dict[str, Any]) -> str:
-    """The config as YAML, with a header saying where it comes from."""
+def render(config: dict[str, Any], made_by: Sequence[str] = ()) -> str:
+    """The config as YAML, with a header saying where it comes from: `made_by` are the
+    arguments of `python -m deploy.cluster config` that made it."""
+    command = shlex.join(["python", "-m", "deploy.cluster", "config", *made_by])
     header = (
-        "# Envoy in front of the median shards, made by `python -m deploy.cluster config`\n"
-        '# (`make envoy-config` for this file); README.md, "Running several servers".\n'
+        f"# Envoy in front of the median shards, made by `{command}`\n"
+        '# (`make envoy-config` for deploy/envoy.yaml); README.md, "Running several servers".\n'
     )
     return header + yaml.dump(config, Dumper=_PlainDumper, sort_keys=False, width=100)
 
@@ -266,10 +305,11 @@ class Process:
         process._reader.start()
         return process
 
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Signals the process unless it has exited, waits for it (killing it after
-        `timeout` seconds), and closes its pipe; returns its exit status."""
-        if self.popen.poll() is None:
+    def stop(self, signum: int | None = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Signals the process unless it has exited (`signum` None: it was signalled already),
+        waits for it (killing it after `timeout` seconds), and closes its pipe; returns its
+        exit status."""
+        if signum is not None and self.popen.poll() is None:
             self.popen.send_signal(signum)
         try:
             status = self.popen.wait(timeout=timeout)
@@ -308,13 +348,22 @@ def start_envoy(config_file: Path, name: str = "envoy", echo: bool = False) -> P
         "--concurrency",
         "2",
     ]
-    process = Process.start(name, command, echo=echo)
     config = yaml.safe_load(config_file.read_text())
     listen = config["static_resources"]["listeners"][0]["address"]["socket_address"]
     wildcard = listen["address"] in ("0.0.0.0", "::")  # noqa: S104 (a comparison, not a bind)
     host = "127.0.0.1" if wildcard else listen["address"]
+    _check_free(name, host, listen["port_value"])
+    process = Process.start(name, command, echo=echo)
     _wait_for_port(process, host, listen["port_value"], timeout=30)
     return process
+
+
+def _check_free(name: str, host: str, port: int) -> None:
+    """Refuses to start `name` on a port something else listens on: the cluster would
+    otherwise send calls to whatever that is."""
+    with socket.socket() as probe:
+        if probe.connect_ex((host, port)) == 0:
+            raise RuntimeError(f"{name}: port {port} of {host} is in use; choose another PORT")
 
 
 def _wait_for_port(process: Process, host: str, port: int, timeout: float) -> None:
@@ -345,9 +394,14 @@ def start_shard(
     """Starts shard `shard` (from 1) of `addresses`; returns once it listens."""
     server = Path(sys.executable).with_name("median-server")
     command = [str(server), *shard_flags(addresses, shard, data_dir), *extra]
-    process = Process.start(f"shard-{shard}", command, echo=echo)
     host, _, port = addresses[shard - 1].rpartition(":")
-    _wait_for_port(process, host, int(port), timeout=60)  # whatever its --log-level
+    _check_free(f"shard-{shard}", host, int(port))
+    process = Process.start(f"shard-{shard}", command, echo=echo)
+    try:
+        _wait_for_port(process, host, int(port), timeout=60)  # whatever its --log-level
+    except RuntimeError:
+        process.stop()
+        raise
     return process
 
 
@@ -413,7 +467,7 @@ class LocalCluster:
         for process in running:
             process.popen.send_signal(signal.SIGTERM)
         for process in running:
-            process.stop(timeout=120)
+            process.stop(None, timeout=120)  # one SIGTERM each: a second would stop it at once
         if self.envoy is not None:
             self.envoy.stop()
 
@@ -458,6 +512,13 @@ def serve(
     settings = dataclasses.replace(
         tls, max_message_bytes=int(max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES)
     )
+    if taken := sorted({f for f in server_flags for o in OWN_FLAGS if f.split("=")[0] == o}):
+        print(
+            f"error: ARGS may not set {', '.join(taken)}: the launcher gives every shard its "
+            "own (PORT, SHARDS and DATA_DIR choose them)",
+            file=sys.stderr,
+        )
+        return 2
     stop = threading.Event()
     with tempfile.TemporaryDirectory(prefix="median-envoy-") as folder:
         cluster = LocalCluster(
@@ -474,22 +535,44 @@ def serve(
                 cluster.start()
                 assert cluster.envoy is not None
                 print(
-                    f"median cluster listening on {cluster.target} (Envoy; admin "
-                    f"{cluster.admin_url}), {shards} shards: {', '.join(cluster.addresses)}; "
+                    f"median cluster listening on {cluster.target} (Envoy, "
+                    f"{'TLS' if settings.tls_cert else 'plaintext'}; admin {cluster.admin_url}), "
+                    f"{shards} shard{'s' if shards > 1 else ''}: {', '.join(cluster.addresses)}; "
                     "Ctrl-C drains and stops them all",
                     file=sys.stderr,
                     flush=True,
                 )
-                while not stop.wait(0.5):
-                    if cluster.envoy.popen.poll() is not None:
-                        print("envoy exited; stopping the shards", file=sys.stderr)
-                        break
+                _watch(cluster, stop)
             except RuntimeError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 1
             finally:
                 cluster.stop()
     return 0
+
+
+OWN_FLAGS = ("--host", "--port", "--cluster-shards", "--shard", "--data-dir")
+
+
+def _watch(cluster: LocalCluster, stop: threading.Event) -> None:
+    """Waits for `stop`, saying when a shard exits on its own (its sessions then answer
+    UNAVAILABLE until it is started again); returns early if Envoy exits."""
+    reported: set[int] = set()
+    while not stop.wait(0.5):
+        assert cluster.envoy is not None
+        if cluster.envoy.popen.poll() is not None:
+            print("envoy exited; stopping the shards", file=sys.stderr)
+            return
+        for shard, process in cluster.shards.items():
+            status = process.popen.poll()
+            if status is not None and shard not in reported:
+                reported.add(shard)
+                print(
+                    f"shard-{shard} exited (status {status}); its sessions answer UNAVAILABLE "
+                    "until it runs again on its port (and its data folder)",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 def _flag_value(flags: Sequence[str], name: str) -> str | None:
@@ -548,13 +631,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         shards = [("127.0.0.1", p) for p in shard_ports(args.port, args.shards)]
         settings = dataclasses.replace(tls, max_message_bytes=args.max_message_bytes)
-        sys.stdout.write(
-            render(
-                envoy_config(
-                    shards, (args.host, args.port), ("127.0.0.1", args.admin_port), settings
-                )
-            )
-        )
+        admin = ("127.0.0.1", args.admin_port)
+        config = envoy_config(shards, (args.host, args.port), admin, settings)
+        sys.stdout.write(render(config, made_by=(sys.argv[1:] if argv is None else argv)[1:]))
         return 0
     flags = [flag for part in args.server_flags for flag in shlex.split(part)]
     return serve(args.shards, args.host, args.port, args.data_dir, flags, tls)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import signal
+import socket
 import statistics
 import subprocess
 import threading
@@ -73,27 +75,32 @@ def new_session(
 
 
 def test_envoy_config_in_deploy_is_the_generated_one_and_envoy_accepts_it(tmp_path: Path) -> None:
+    committed = (ROOT / "deploy" / "envoy.yaml").read_text()
+    made_by = re.search(r"made by `python -m deploy\.cluster (config[^`]*)`", committed)
+    assert made_by, "deploy/envoy.yaml does not say how it was made"
     generated = subprocess.run(
-        [
-            str(ROOT / ".venv" / "bin" / "python"),
-            "-m",
-            "deploy.cluster",
-            "config",
-            "--host",
-            "0.0.0.0",  # noqa: S104 (the production config's listener; nothing binds here)
-        ],
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "deploy.cluster", *made_by[1].split()],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
-    assert (ROOT / "deploy" / "envoy.yaml").read_text() == generated, "run `make envoy-config`"
+    assert committed == generated, "run `make envoy-config`"
+    assert "DownstreamTlsContext" in committed  # production: TLS toward clients
+    # Envoy loads the certificate files to validate: the test's stand in for /etc/median's.
+    certs = make_certificates(tmp_path)
+    production = tmp_path / "production.yaml"
+    production.write_text(
+        committed.replace("/etc/median/server.pem", str(certs.server_cert)).replace(
+            "/etc/median/server.key", str(certs.server_key)
+        )
+    )
     five_shards = tmp_path / "five.yaml"
     five_shards.write_text(
         render(envoy_config([("127.0.0.1", 7001 + i) for i in range(5)], ("::", 7000)))
     )
-    for config in (ROOT / "deploy" / "envoy.yaml", five_shards):
+    for config in (production, five_shards):
         result = subprocess.run(
             [envoy_binary(), "--mode", "validate", "-c", str(config), "--disable-hot-restart"],
             capture_output=True,
@@ -176,6 +183,12 @@ def test_a_shard_refuses_calls_without_the_routing_header_and_says_what_to_send(
             call()
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
         assert "median-session-id" in (refused.value.details() or ""), name
+    for metadata in ((("median-session-id", ""),), routed("a") + routed("b")):
+        with pytest.raises(grpc.RpcError) as refused:  # an empty header, or two different ones
+            direct.CreateSession(
+                median_pb2.CreateSessionRequest(session_id="a"), metadata=metadata, timeout=TIMEOUT
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, metadata
     assert "no-header" not in {s.session_id for s in list_all(stub(cluster.target))}
 
 
@@ -231,9 +244,6 @@ def test_a_killed_shard_fails_its_sessions_at_once_and_comes_back_whole_on_its_d
     for session_id in others:
         assert get(proxy, session_id) == before[session_id]
         add(proxy, session_id, [])  # writes still work on the other shards
-    with pytest.raises(grpc.RpcError) as partial:
-        list(list_all(proxy))
-    assert partial.value.code() == grpc.StatusCode.UNAVAILABLE
     # Envoy's health checks see the shard down (admin stats), and nothing moved anyway: no
     # session of the dead shard exists on another one, not even an empty twin.
     victim_address = cluster.addresses[victim - 1]
@@ -244,6 +254,13 @@ def test_a_killed_shard_fails_its_sessions_at_once_and_comes_back_whole_on_its_d
     for shard, sessions in shard_sessions(cluster).items():
         assert shard != victim
         assert not set(victims) & set(sessions)
+    # Calls that name no session go to a shard that is up: the list starts, and fails where it
+    # needs the dead shard, naming it, never answering partially.
+    for _ in range(6):
+        with pytest.raises(grpc.RpcError) as partial:
+            list(list_all(proxy, page_size=1))
+        assert partial.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert f"shard {victim} ({victim_address})" in (partial.value.details() or "")
 
     cluster.start_shard(victim)
     restored = once_back(lambda: {session_id: get(proxy, session_id) for session_id in victims})
@@ -445,3 +462,31 @@ def shard_sessions_of(cluster: LocalCluster, token: str) -> set[int]:
         if page.sessions:
             holding.add(shard)
     return holding
+
+
+def launcher(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "deploy.cluster", "serve", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_launcher_refuses_args_that_would_undo_its_own_shard_flags() -> None:
+    result = launcher("--port", str(free_port()), "--", "--port 0 --shard 2")
+    assert result.returncode == 2
+    assert "ARGS may not set --port, --shard" in result.stderr
+
+
+def test_the_launcher_refuses_a_shard_port_that_something_else_listens_on() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1] - 2  # shard 2's port is busy
+        result = launcher("--port", str(port), "--shards", "2")
+    assert result.returncode == 1
+    assert "is in use; choose another PORT" in result.stderr
+    assert "median cluster listening" not in result.stderr

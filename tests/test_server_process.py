@@ -63,6 +63,11 @@ def requests_from(
         (["--shard", "1"], {}, "--shard needs --cluster-shards"),
         (["--cluster-shards", "127.0.0.1:7001,127.0.0.1:7002"], {}, "--shard must say which"),
         (["--cluster-shards", "127.0.0.1:7001", "--shard", "2"], {}, "--shard must say which"),
+        (
+            ["--cluster-shards", "127.0.0.1:7001", "--shard", "1"],
+            {},
+            "in --cluster-shards, but --port",
+        ),
     ],
 )
 def test_bad_setting_stops_the_server_naming_it(

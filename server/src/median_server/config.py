@@ -278,6 +278,13 @@ def _cluster_flags_problem(config: Config) -> str | None:
             f"addresses is this server: a number from 1 to {len(config.cluster_shards)} (it "
             f"may be left out when --host and --port are one of them; {config.address} is not)"
         )
+    listed_port = config.cluster_shards[config.shard - 1].rpartition(":")[2]
+    if int(listed_port) != config.port:
+        return (
+            f"--shard {config.shard} is {config.cluster_shards[config.shard - 1]} in "
+            f"--cluster-shards, but --port is {config.port}: give the port the list names, or "
+            "the place of this server's address"
+        )
     if config.tls_cert is not None:
         return (
             "--cluster-shards with --tls-cert is not supported: shards list each other's "

@@ -205,20 +205,26 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
             yield outcome
 
     def _routing_header(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
-        """The `median-session-id` header; a shard of a cluster refuses a call without it."""
-        for key, value in context.invocation_metadata() or ():
-            if key == ROUTING_HEADER:
-                return str(value)
-        if self._cluster is not None:
+        """The `median-session-id` header ("" when absent or empty); a shard of a cluster
+        refuses a call without it, and any server a call that sends it with different ids."""
+        values = {str(v) for k, v in context.invocation_metadata() or () if k == ROUTING_HEADER}
+        if len(values) > 1:
+            raise errors.InvalidArgumentError(
+                f"the {ROUTING_HEADER} header is sent {len(values)} times with different ids; a "
+                "proxy routes on one of them, so send it once, with the session's id",
+                (errors.FieldViolation(ROUTING_HEADER, "sent more than once"),),
+            )
+        header = values.pop() if values else ""
+        if not header and self._cluster is not None:
             raise errors.InvalidArgumentError(
                 f"this server is shard {self._cluster.shard} of a cluster of "
-                f"{len(self._cluster.shards)}, and the call has no {ROUTING_HEADER} header, so "
-                f"a proxy cannot have routed it to its session's shard; send the session id as "
-                f"the request metadata {ROUTING_HEADER} on every call, CreateSession included "
-                "(choose the id in the client)",
+                f"{len(self._cluster.shards)}, and the call has no (or an empty) {ROUTING_HEADER} "
+                "header, so a proxy cannot have routed it to its session's shard; send the "
+                f"session id as the request metadata {ROUTING_HEADER} on every call, "
+                "CreateSession included (choose the id in the client)",
                 (errors.FieldViolation(ROUTING_HEADER, "required on every call in a cluster"),),
             )
-        return ""
+        return header
 
     def _named_session(self, session_id: str, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         check_session_id(session_id)
