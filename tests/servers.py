@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -58,11 +59,21 @@ def run_server_expecting_exit(*flags: str) -> tuple[int, str]:
     return result.returncode, result.stderr
 
 
+def free_port() -> int:
+    """A loopback port that nothing listens on right now (for a server restarted on its port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def running_server(*flags: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """Runs `median-server --port 0 FLAGS...` until the block ends, then stops it."""
+def running_server(
+    *flags: str, env: dict[str, str] | None = None, port: int = 0
+) -> Iterator[RunningServer]:
+    """Runs `median-server --port PORT FLAGS...` (PORT 0: a free one) until the block ends, then
+    stops it."""
     process = subprocess.Popen(
-        [str(SERVER), "--port", "0", *flags],
+        [str(SERVER), "--port", str(port), *flags],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
