@@ -53,6 +53,11 @@ def _chosen() -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()} if value else None
 
 
+def languages_narrowed() -> bool:
+    """Whether MEDIAN_TEST_LANGUAGES narrows this run to some languages."""
+    return _chosen() is not None
+
+
 def require(language: Language) -> None:
     """Skips (or, with CI=true, fails) a test of a language that cannot run here."""
     chosen = _chosen()
