@@ -15,6 +15,9 @@ PY_GEN := $(PY_GEN_DIR)/median/v1/median_pb2.py
 LANGUAGES := python go java typescript cpp rust
 ARGS ?=
 PYTEST_ARGS ?=
+SHARDS ?= 3
+PORT ?= 50051
+DATA_DIR ?=
 
 .PHONY: help
 help: ## Show this list.
@@ -48,6 +51,14 @@ $(PY_GEN): $(PROTO) $(VENV_STAMP)
 .PHONY: serve
 serve: generate ## Run the server on 127.0.0.1:50051 (flags: make serve ARGS="--port 0").
 	exec $(VENV)/bin/median-server $(ARGS)
+
+.PHONY: serve-cluster
+serve-cluster: generate ## Run SHARDS servers (default 3) on ports PORT+1... behind Envoy on PORT (default 50051).
+	exec $(PY) -m deploy.cluster serve --shards $(SHARDS) --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) -- $(ARGS)
+
+.PHONY: envoy-config
+envoy-config: $(VENV_STAMP) ## Write deploy/envoy.yaml: Envoy on 0.0.0.0:50051 in front of 3 shards.
+	$(PY) -m deploy.cluster config --host 0.0.0.0 > deploy/envoy.yaml
 
 .PHONY: clients
 clients: $(addprefix clients-,$(LANGUAGES)) ## Generate the stubs and build the client of every language.

@@ -38,6 +38,17 @@ class Config:
     tls_client_ca: str | None = None  # with TLS: clients need a certificate this CA signed
     data_dir: str | None = None  # None: sessions live in memory only
     sync: str = "batch"  # with data_dir: "always" commits each request alone
+    max_streams: int = 10_000  # AddNumbers and RunningMedian streams open at once, in all
+    keepalive_min_ping_interval: float = 5.0  # seconds; clients may ping this often
+    keepalive_time: float = 60.0  # seconds between the server's pings of a connection
+    keepalive_timeout: float = 20.0  # seconds an unanswered ping waits before the connection goes
+    cluster_shards: tuple[str, ...] = ()  # every shard's address, in order; () for one server
+    shard: int = 0  # with cluster_shards: this server's place in it, from 1
+
+    @property
+    def in_cluster(self) -> bool:
+        """Whether this server is one shard of several (it then needs the routing header)."""
+        return bool(self.cluster_shards)
 
     @property
     def limits(self) -> Limits:
@@ -99,6 +110,24 @@ def _folder(text: str) -> str:
     return text
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError("must be a finite number of seconds, more than 0")
+    return value
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    addresses = tuple(part.strip() for part in text.split(",") if part.strip())
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ValueError(f"must be HOST:PORT addresses separated by commas; {address!r} is not")
+    if len(set(addresses)) != len(addresses):
+        raise ValueError("must name each shard once")
+    return addresses
+
+
 def _sync_mode(text: str) -> str:
     if text.lower() not in SYNC_MODES:
         raise ValueError(f"must be one of {', '.join(SYNC_MODES)}")
@@ -137,11 +166,29 @@ _FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
     ("tls-client-ca", _file, "PEM CA certificates; clients must show a certificate they signed"),
     ("data-dir", _folder, "folder of the SQLite database that keeps sessions across restarts"),
     ("sync", _sync_mode, "with --data-dir: always (a commit per request) or batch (grouped)"),
+    ("max-streams", _positive_int, "AddNumbers and RunningMedian streams open at once, in all"),
+    (
+        "keepalive-min-ping-interval",
+        _positive_seconds,
+        "seconds a client must leave between keepalive pings (more often: GOAWAY too_many_pings)",
+    ),
+    ("keepalive-time", _positive_seconds, "seconds between the server's keepalive pings"),
+    (
+        "keepalive-timeout",
+        _positive_seconds,
+        "seconds a keepalive ping may go unanswered before the connection and its calls end",
+    ),
+    (
+        "cluster-shards",
+        _addresses,
+        "every shard's HOST:PORT, in order, this one's included: this server is a shard of them",
+    ),
+    ("shard", _positive_int, "with --cluster-shards: this server's place in the list, from 1"),
 ]
 
 
 def _shown(default: Any) -> Any:
-    return "off" if default is None else default
+    return "off" if default in (None, (), 0) else default
 
 
 def env_name(flag: str) -> str:
@@ -204,5 +251,25 @@ def _tls_flags_problem(config: Config) -> str | None:
         return (
             "--tls-client-ca needs --tls-cert and --tls-key: the server asks for client "
             "certificates only over TLS"
+        )
+    return _cluster_flags_problem(config)
+
+
+def _cluster_flags_problem(config: Config) -> str | None:
+    """What is wrong with --cluster-shards and --shard, if anything."""
+    if not config.cluster_shards:
+        if config.shard:
+            return "--shard needs --cluster-shards: the addresses of every shard, in order"
+        return None
+    if not 1 <= config.shard <= len(config.cluster_shards):
+        return (
+            f"--shard must say which of the {len(config.cluster_shards)} --cluster-shards "
+            f"addresses is this server: a number from 1 to {len(config.cluster_shards)}"
+        )
+    if config.tls_cert is not None:
+        return (
+            "--cluster-shards with --tls-cert is not supported: shards list each other's "
+            "sessions over plaintext, so run them on a private network and let the proxy in "
+            "front (Envoy) terminate TLS"
         )
     return None

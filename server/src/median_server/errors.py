@@ -78,7 +78,10 @@ class DrainingError(MedianServiceError):
     """The server is shutting down and takes no new calls."""
 
     def __init__(self) -> None:
-        super().__init__("the server is shutting down; retry the call on another server")
+        super().__init__(
+            "the server is shutting down and takes no new calls; retry with backoff: another "
+            "server, or this one once it is back, will answer"
+        )
 
 
 class UnauthenticatedError(MedianServiceError):
@@ -91,3 +94,13 @@ class UnauthenticatedError(MedianServiceError):
 
 class StorageUnavailableError(MedianServiceError):
     """A change could not be committed to the data folder (--data-dir); it was not applied."""
+
+
+class ShardUnavailableError(MedianServiceError):
+    """Another shard of the cluster, needed for the answer, did not answer; nothing was."""
+
+    def __init__(self, shard: int, address: str, detail: str) -> None:
+        super().__init__(
+            f"shard {shard} ({address}) did not answer ({detail}), so the list of sessions "
+            "cannot be completed; call again with the same page_token once it is back"
+        )

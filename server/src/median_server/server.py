@@ -20,13 +20,14 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from median.v1 import median_pb2_grpc
 
 from median_server.auth import Authenticator
+from median_server.cluster import ClusterLister
 from median_server.config import Config
 from median_server.metrics import Metrics
-from median_server.service import SERVICE_NAME, MedianServicer, ServiceInterceptor
+from median_server.reflection import enable_reflection
+from median_server.service import SERVICE_NAME, MedianServicer, ServiceInterceptor, StreamLimit
 from median_server.sessions import REMEMBERED_REQUEST_IDS, SessionStore
 from median_server.storage import Journal, open_journal
 from median_server.tls import TlsFiles, load_tls_files
@@ -55,6 +56,7 @@ class MedianServer:
     metrics: Metrics | None = None  # with --metrics-port only
     auth: Authenticator | None = None  # with --auth-tokens only
     journal: Journal | None = None  # with --data-dir only
+    cluster: ClusterLister | None = None  # with --cluster-shards only
     _background: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     async def drain(self, grace: float | None = None) -> None:
@@ -66,6 +68,8 @@ class MedianServer:
         self._stop_background()
         await self.grpc_server.stop(grace)
         await self._stop_metrics()
+        if self.cluster:
+            await self.cluster.close()
         if self.journal:
             await self.journal.close()  # after the calls: they wait for their commits
         log.info("stopped")
@@ -76,6 +80,8 @@ class MedianServer:
         self._stop_background()
         await self.grpc_server.stop(None)
         await self._stop_metrics()
+        if self.cluster:
+            await self.cluster.close()
         if self.journal:
             await self.journal.close()
 
@@ -116,21 +122,26 @@ async def start_server(config: Config, clock: Callable[[], float] | None = None)
     metrics = Metrics(store) if config.metrics_port is not None else None
     if journal and metrics:
         journal.on_commit = metrics.observe_commit
-    interceptor = ServiceInterceptor(draining.is_set, metrics, authenticator=authenticator)
+    interceptor = ServiceInterceptor(
+        draining.is_set,
+        metrics,
+        authenticator=authenticator,
+        streams=StreamLimit(config.max_streams),
+    )
     grpc_server = grpc.aio.server(
         interceptors=[interceptor],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.so_reuseport", 0),  # a second server on a busy port must fail, not share it
+            *keepalive_options(config),
         ],
     )
-    median_pb2_grpc.add_MedianServiceServicer_to_server(MedianServicer(store), grpc_server)
+    cluster = ClusterLister(config.cluster_shards, config.shard) if config.in_cluster else None
+    median_pb2_grpc.add_MedianServiceServicer_to_server(MedianServicer(store, cluster), grpc_server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     if config.reflection:
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server
-        )
+        enable_reflection((SERVICE_NAME, health.SERVICE_NAME), grpc_server)
     try:
         if tls:
             port = grpc_server.add_secure_port(config.address, tls.server_credentials())
@@ -161,6 +172,7 @@ async def start_server(config: Config, clock: Callable[[], float] | None = None)
         auth=authenticator,
         journal=journal,
         draining=draining,
+        cluster=cluster,
     )
     log_security(config, authenticator, tls)
     if config.session_ttl:
@@ -169,6 +181,30 @@ async def start_server(config: Config, clock: Callable[[], float] | None = None)
         )
     server._background.append(asyncio.create_task(_keep_sessions_out_of_gc(store)))
     return server
+
+
+def keepalive_options(config: Config) -> list[tuple[str, int]]:
+    """gRPC core's channel arguments for HTTP/2 keepalive, both ways (gRFC A8).
+
+    Clients behind load balancers ping every 10-30 s to keep idle streams open; gRPC core's
+    server default allows a ping only every 5 minutes without data and answers the third early
+    one with GOAWAY `too_many_pings`, which fails every stream of the connection. Here clients
+    may ping every `--keepalive-min-ping-interval` seconds, with or without calls. The server
+    pings each connection every `--keepalive-time` seconds, data or not, and closes it (failing
+    its calls, so that their streams are released) when a ping goes unanswered for
+    `--keepalive-timeout` seconds: a client that vanished is let go within their sum.
+    """
+    return [
+        (
+            "grpc.http2.min_ping_interval_without_data_ms",
+            round(config.keepalive_min_ping_interval * 1000),
+        ),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.keepalive_time_ms", round(config.keepalive_time * 1000)),
+        ("grpc.keepalive_timeout_ms", round(config.keepalive_timeout * 1000)),
+        ("grpc.http2.max_pings_without_data", 0),  # keep pinging an idle connection
+    ]
 
 
 async def _open_data_folder(config: Config) -> Journal:
@@ -289,7 +325,8 @@ async def serve(config: Config) -> int:
         )
     log.info(
         "median-server listening on %s:%d (reflection %s; max %d sessions, %d numbers per "
-        "session, %d in all, %d-byte messages; idle sessions expire after %ss)",
+        "session, %d in all, %d-byte messages, %d open streams; idle sessions expire after %ss; "
+        "keepalive: clients may ping every %ss, the server pings every %ss)",
         host,
         server.port,
         "on" if config.reflection else "off",
@@ -297,8 +334,19 @@ async def serve(config: Config) -> int:
         config.max_session_numbers,
         config.max_total_numbers,
         config.max_message_bytes,
+        config.max_streams,
         config.session_ttl or "never",
+        config.keepalive_min_ping_interval,
+        config.keepalive_time,
     )
+    if config.in_cluster:
+        log.info(
+            "shard %d of %d (%s): calls need the median-session-id header; ListSessions "
+            "walks every shard",
+            config.shard,
+            len(config.cluster_shards),
+            ", ".join(config.cluster_shards),
+        )
     await stop_requested.wait()
     await server.drain()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -24,6 +24,7 @@ from median.v1 import median_pb2, median_pb2_grpc
 
 from median_server import errors
 from median_server.auth import Authenticator, current_tenant, set_tenant
+from median_server.cluster import LIST_SCOPE_HEADER, SHARD_SCOPE, ClusterLister
 from median_server.metrics import Metrics
 from median_server.sessions import AddOutcome, SessionStore, Snapshot
 from median_server.validation import check_finite, check_request_id, check_session_id
@@ -45,6 +46,7 @@ _STATUS_CODES: dict[type[errors.MedianServiceError], grpc.StatusCode] = {
     errors.DrainingError: grpc.StatusCode.UNAVAILABLE,
     errors.UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
     errors.StorageUnavailableError: grpc.StatusCode.UNAVAILABLE,
+    errors.ShardUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -60,15 +62,21 @@ class _StreamRequest(Protocol):
 
 
 class MedianServicer(median_pb2_grpc.MedianServiceServicer):
-    """Implements median.v1.MedianService on a SessionStore."""
+    """Implements median.v1.MedianService on a SessionStore.
 
-    def __init__(self, store: SessionStore) -> None:
+    With a `ClusterLister` the server is one shard of a cluster: every call that names a session
+    needs the `median-session-id` header (a proxy routes on it), and `ListSessions` walks every
+    shard.
+    """
+
+    def __init__(self, store: SessionStore, cluster: ClusterLister | None = None) -> None:
         self._store = store
+        self._cluster = cluster
 
     async def CreateSession(
         self, request: median_pb2.CreateSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> median_pb2.CreateSessionResponse:
-        header = _routing_header(context)
+        header = self._routing_header(context)
         wanted = request.session_id or header
         if wanted:
             check_session_id(wanted, "session_id" if request.session_id else ROUTING_HEADER)
@@ -113,7 +121,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
     async def GetMedian(
         self, request: median_pb2.GetMedianRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> median_pb2.GetMedianResponse:
-        session_id = _named_session(request.session_id, context)
+        session_id = self._named_session(request.session_id, context)
         snapshot = self._store.median(session_id, tenant=current_tenant())
         assert snapshot.median is not None  # the store refuses an empty session
         return median_pb2.GetMedianResponse(
@@ -123,7 +131,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
     async def DeleteSession(
         self, request: median_pb2.DeleteSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> median_pb2.DeleteSessionResponse:
-        session_id = _named_session(request.session_id, context)
+        session_id = self._named_session(request.session_id, context)
         await self._store.delete(session_id, tenant=current_tenant())
         log.debug('deleted session "%s"', session_id)
         return median_pb2.DeleteSessionResponse()
@@ -131,9 +139,37 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
     async def ListSessions(
         self, request: median_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> median_pb2.ListSessionsResponse:
-        page, next_token = self._store.list_page(
-            request.page_size, request.page_token, tenant=current_tenant()
-        )
+        metadata = context.invocation_metadata() or ()
+        if self._cluster is None or (LIST_SCOPE_HEADER, SHARD_SCOPE) in metadata:
+            return self._list_page(request.page_size, request.page_token)
+        return await self._list_cluster_page(request, self._cluster, metadata, context)
+
+    async def _list_cluster_page(
+        self,
+        request: median_pb2.ListSessionsRequest,
+        cluster: ClusterLister,
+        metadata: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> median_pb2.ListSessionsResponse:
+        """A page of the cluster-wide list: the next sessions of the shard the token names,
+        skipping shards that have none."""
+        shard, local_token = cluster.decode_token(request.page_token)
+        while True:
+            if shard == cluster.shard:
+                page = self._list_page(request.page_size, local_token)
+            else:
+                page = await cluster.remote_page(
+                    shard, request.page_size, local_token, metadata, context.time_remaining()
+                )
+            next_token = cluster.encode_token(shard, page.next_page_token)
+            if page.sessions or not next_token:
+                page.next_page_token = next_token
+                return page
+            shard, local_token = cluster.decode_token(next_token)
+
+    def _list_page(self, page_size: int, page_token: str) -> median_pb2.ListSessionsResponse:
+        """A page of this server's own sessions."""
+        page, next_token = self._store.list_page(page_size, page_token, tenant=current_tenant())
         return median_pb2.ListSessionsResponse(
             sessions=[
                 median_pb2.SessionSummary(session_id=s.session_id, number_count=s.number_count)
@@ -151,7 +187,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
         added_before = 0
         async for request in requests:
             if not bound:
-                bound = _named_session(request.session_id, context)
+                bound = self._named_session(request.session_id, context)
             elif request.session_id and request.session_id != bound:
                 raise errors.InvalidArgumentError(
                     f'this stream belongs to session "{bound}" but a request names '
@@ -165,16 +201,30 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
             added_before += outcome.added_count
             yield outcome
 
+    def _routing_header(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+        """The `median-session-id` header; a shard of a cluster refuses a call without it."""
+        for key, value in context.invocation_metadata() or ():
+            if key == ROUTING_HEADER:
+                return str(value)
+        if self._cluster is not None:
+            raise errors.InvalidArgumentError(
+                f"this server is shard {self._cluster.shard} of a cluster of "
+                f"{len(self._cluster.shards)}, and the call has no {ROUTING_HEADER} header, so "
+                f"a proxy cannot have routed it to its session's shard; send the session id as "
+                f"the request metadata {ROUTING_HEADER} on every call, CreateSession included "
+                "(choose the id in the client)",
+                (errors.FieldViolation(ROUTING_HEADER, "required on every call in a cluster"),),
+            )
+        return ""
+
+    def _named_session(self, session_id: str, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+        check_session_id(session_id)
+        _check_header_matches(session_id, self._routing_header(context))
+        return session_id
+
 
 def _median_field(snapshot: Snapshot) -> dict[str, float]:
     return {} if snapshot.median is None else {"median": snapshot.median}
-
-
-def _routing_header(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == ROUTING_HEADER:
-            return str(value)
-    return ""
 
 
 def _check_header_matches(session_id: str, header: str) -> None:
@@ -184,12 +234,6 @@ def _check_header_matches(session_id: str, header: str) -> None:
             f'"{session_id}"; send the same id in both',
             (errors.FieldViolation("session_id", f"differs from the {ROUTING_HEADER} header"),),
         )
-
-
-def _named_session(session_id: str, context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    check_session_id(session_id)
-    _check_header_matches(session_id, _routing_header(context))
-    return session_id
 
 
 def status_for(error: errors.MedianServiceError) -> grpc.Status:
@@ -252,19 +296,52 @@ else:
     _ServerInterceptor = grpc.aio.ServerInterceptor
 
 
+class StreamLimit:
+    """Counts the MedianService streams open at once and refuses one past `--max-streams`.
+
+    An idle stream costs the server about 24 KB; without a limit a client could open them until
+    memory runs out. gRPC's own per-connection limit (HTTP/2 MAX_CONCURRENT_STREAMS) makes extra
+    streams wait in the client instead of failing, and behind a proxy all clients share its
+    connections, so the limit is counted here, over all connections.
+    """
+
+    __slots__ = ("limit", "open")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def enter(self) -> None:
+        if self.open >= self.limit:
+            raise errors.LimitExceededError(
+                "max-streams",
+                self.limit,
+                f"the server has {self.open} AddNumbers and RunningMedian streams open, its "
+                f"limit (--max-streams {self.limit}); close idle streams or send more requests "
+                "on fewer streams, then retry",
+            )
+        self.open += 1
+
+    def leave(self) -> None:
+        self.open -= 1
+
+
 class ServiceInterceptor(_ServerInterceptor):
     """Maps errors to statuses, refuses calls while draining, logs each call at debug and each
-    refused call at info, and counts calls for the metrics when there are any."""
+    refused call at info, counts open streams against their limit, and counts calls for the
+    metrics when there are any."""
 
     def __init__(
         self,
         is_draining: Callable[[], bool],
         metrics: Metrics | None = None,
         authenticator: Authenticator | None = None,
+        streams: StreamLimit | None = None,
     ) -> None:
         self._is_draining = is_draining
         self._metrics = metrics
         self._authenticator = authenticator  # set: MedianService calls need a bearer token
+        self._streams = streams or StreamLimit(10_000)
         self._wrapped: dict[str, Handler] = {}  # by method: built on its first call
 
     async def intercept_service(
@@ -285,7 +362,12 @@ class ServiceInterceptor(_ServerInterceptor):
         wrapped = self._wrapped.get(method)
         if wrapped is None:
             wrapped = self._wrapped[method] = _wrap(
-                handler, self._is_draining, method, self._metrics, authenticator=self._authenticator
+                handler,
+                self._is_draining,
+                method,
+                self._metrics,
+                authenticator=self._authenticator,
+                streams=self._streams,
             )
         return wrapped
 
@@ -297,6 +379,7 @@ def _wrap(
     metrics: Metrics | None = None,
     *,
     authenticator: Authenticator | None = None,
+    streams: StreamLimit,
 ) -> Handler:
     """Wraps one method's handler; built once per method, so per-call state lives in each
     call's `_CallObserver`."""
@@ -341,18 +424,26 @@ def _wrap(
         log.error("unexpected error in %s", method, exc_info=error, extra=_fields(method, code))
         await context.abort_with_status(_INTERNAL)
 
+    is_stream = handler.request_streaming
+
     @contextlib.asynccontextmanager
     async def handled(context: Any, observer: _CallObserver | None) -> AsyncIterator[None]:
-        """Every call's frame: the token and draining checks before it, an error it raises
-        refused or reported, and its observation ended however it ends."""
+        """Every call's frame: the token, draining and open-stream checks before it, an error
+        it raises refused or reported, and its observation ended however it ends."""
+        counted = False
         try:
             _authenticate(authenticator, context)
             if is_draining():
                 raise errors.DrainingError()
+            if is_stream:
+                streams.enter()
+                counted = True
             yield
         except Exception as error:
             await refuse_or_report(error, context, observer)
         finally:
+            if counted:
+                streams.leave()
             if observer:
                 observer.end()
 

@@ -1,0 +1,1 @@
+"""Running the server for real: systemd units, and several shards behind Envoy."""
