@@ -38,50 +38,11 @@ from tests.languages import (
     run_client,
     runnable_languages,
 )
-from tests.servers import RunningServer, free_port, running_server
+from tests.servers import CrashingServer, RunningServer, running_server
 
 NUMBERS = 200_000
 BATCH = 1000
 WAIT_SECONDS = 120  # the longest any wait here may take
-
-
-class CrashingServer:
-    """A `median-server --data-dir` on a fixed port that the test SIGKILLs and restarts."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.target = f"127.0.0.1:{self.port}"
-        self.kills = 0
-        self._stack = contextlib.ExitStack()
-        self._server: RunningServer | None = None
-
-    def __enter__(self) -> CrashingServer:
-        self._start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
-
-    def _start(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:  # the killed server's port may take a moment to be free again
-            try:
-                self._server = self._stack.enter_context(
-                    running_server("--data-dir", str(self.data_dir), port=self.port)
-                )
-                return
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def kill_and_restart(self) -> None:
-        assert self._server is not None
-        self._server.process.kill()
-        assert self._server.process.wait(timeout=30) == -9
-        self.kills += 1
-        self._start()
 
 
 def count_of(target: str, session_id: str) -> int | None:

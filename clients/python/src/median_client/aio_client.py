@@ -160,6 +160,8 @@ class AsyncMedianClient:
             added += response.added_count
             if feed.acknowledge_attempt(attempt):
                 result = AddResult.from_response(response)
+                if writer_id is None:  # a new writer: whatever it applied, this call added
+                    added = outbox.acknowledged_numbers
                 return AddResult(result.session_id, added, result.count, result.median)
 
     async def running_median(

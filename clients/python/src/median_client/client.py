@@ -154,7 +154,10 @@ class MedianClient:
         after a failure, never past `stream_timeout` for the whole call, then raises the last
         error (`UNAVAILABLE` or `DEADLINE_EXCEEDED`). A refused request (`INVALID_ARGUMENT`,
         `NOT_FOUND`, ...) is never resent: it raises `MedianError`, and the requests before it
-        stay applied. `added` of the answer counts the numbers this call added.
+        stay applied. `added` of the answer counts the numbers this call added, those of
+        requests applied before a resume included; with a `writer_id` of your own it counts
+        what the server reported as newly added, which leaves out requests that a stream
+        before a resume had applied (the server cannot tell those from a previous call's).
         """
         check_batch_size(batch_size)
         outbox = Outbox(
@@ -180,6 +183,8 @@ class MedianClient:
             added += response.added_count
             if feed.acknowledge_attempt(attempt):
                 result = AddResult.from_response(response)
+                if writer_id is None:  # a new writer: whatever it applied, this call added
+                    added = outbox.acknowledged_numbers
                 return AddResult(result.session_id, added, result.count, result.median)
 
     def running_median(

@@ -109,6 +109,7 @@ class Outbox(Generic[Request]):
         self.next_seq = 1  # the seq the next new request gets
         self.attempt = 0
         self.exhausted = False  # the numbers' source has no more batches
+        self.acknowledged_numbers = 0  # numbers in the requests answered so far
 
     def begin_attempt(self) -> int:
         self.attempt += 1
@@ -143,5 +144,5 @@ class Outbox(Generic[Request]):
     def acknowledge(self, count: int = 1) -> None:
         """The oldest `count` requests were answered."""
         for _ in range(count):
-            self._unacked.popleft()
+            self.acknowledged_numbers += len(self._unacked.popleft().numbers)
             self._first_seq += 1
