@@ -74,7 +74,7 @@ def create_session(target: str, session_id: str) -> None:
 
 
 def wait_for_count(
-    server: CrashingServer, session_id: str, at_least: int, clients: list[subprocess.Popen[str]]
+    server: CrashingServer, session_id: str, at_least: int, clients: list[Client]
 ) -> int:
     """Polls until the session holds `at_least` numbers; fails if every client has exited."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -82,9 +82,14 @@ def wait_for_count(
         count = count_of(server.target, session_id)
         if count is not None and count >= at_least:
             return count
-        assert all(client.poll() is not None for client in clients) is False, (
-            f"every client exited before the session reached {at_least} numbers (at {count})"
-        )
+        if all(client.process.poll() is not None for client in clients):
+            for client in clients:
+                client.finish()
+            outputs = "\n".join(client.context() for client in clients)
+            pytest.fail(
+                f"every client exited before the session reached {at_least} numbers (at "
+                f"{count}):\n{outputs}"
+            )
         assert time.monotonic() < deadline, f"the session stayed at {count} numbers"
         time.sleep(0.01)
 
@@ -159,7 +164,7 @@ def test_client_finishes_by_itself_through_two_sigkills_with_every_number_once(
         counts_at_kills = []
         for share in (0.25, 0.6):
             counts_at_kills.append(
-                wait_for_count(server, session_id, int(NUMBERS * share), [client.process])
+                wait_for_count(server, session_id, int(NUMBERS * share), [client])
             )
             assert client.process.poll() is None, "the client finished before the kill"
             server.kill_and_restart()
@@ -209,11 +214,10 @@ def test_two_writers_per_language_into_one_session_through_two_sigkills(tmp_path
                 clients.append(Client(launcher, args, as_stdin(numbers)))
         total = len(every_number)
         counts_at_kills = []
-        processes = [client.process for client in clients]
         for share in (0.3, 0.65):
             at_least = int(total * share)
-            counts_at_kills.append(wait_for_count(server, session_id, at_least, processes))
-            assert any(process.poll() is None for process in processes), "no writer was running"
+            counts_at_kills.append(wait_for_count(server, session_id, at_least, clients))
+            assert any(c.process.poll() is None for c in clients), "no writer was running"
             server.kill_and_restart()
         statuses = [client.finish() for client in clients]
         final = final_state(server.target, session_id)

@@ -35,10 +35,11 @@ MAX_BACKOFF = 2.0
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
 
 # Channel options so that gRPC itself reconnects about as fast as the resume loop retries
-# (its defaults wait 1 s, then up to 120 s, between connection attempts).
+# (its defaults wait 1 s, then up to 120 s, between connection attempts). Not
+# `grpc.min_reconnect_backoff_ms`: gRPC also takes it as the time a connection attempt may
+# take (20 s by default), and a busy server needs more than a fraction of a second.
 RECONNECT_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 )
 
