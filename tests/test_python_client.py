@@ -731,3 +731,23 @@ def test_an_error_of_the_callers_iterable_is_raised_as_it_is(client: MedianClien
 
     with pytest.raises(KeyError, match="own failure"):
         client.add_numbers(session_id, failing(), batch_size=1)
+
+
+async def test_async_an_error_of_the_callers_iterable_is_raised_as_it_is(
+    aclient: AsyncMedianClient,
+) -> None:
+    session_id = await aclient.create_session()
+
+    async def failing() -> AsyncIterator[float]:
+        yield 1.0
+        raise KeyError("the caller's own failure")
+
+    with pytest.raises(KeyError, match="own failure"):
+        await aclient.add_numbers(session_id, failing(), batch_size=1)
+    assert await aclient.get_median(session_id) == MedianResult(session_id, 1, 1.0)
+
+
+def test_a_batch_that_is_not_numbers_raises_type_error(client: MedianClient) -> None:
+    session_id = client.create_session()
+    with pytest.raises(TypeError):
+        list(client.running_median(session_id, [[1.0], ["two"]]))  # type: ignore[list-item]

@@ -328,14 +328,14 @@ class _AsyncFeed(Generic[Request]):
                 return self.source_error is None
             try:
                 batch = await anext(self._source, None)
+                if batch is None:
+                    self._outbox.exhausted = True
+                else:
+                    self._outbox.add(batch)  # TypeError for what is not a number
             except Exception as error:  # the caller's iterable failed: end, and raise it
                 self.source_error = error
                 self._outbox.begin_attempt()
                 return False
-            if batch is None:
-                self._outbox.exhausted = True
-            else:
-                self._outbox.add(batch)
             self._changed.set()
             return True
 

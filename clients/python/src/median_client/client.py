@@ -363,17 +363,17 @@ class _Feed(Generic[Request]):
                     return self.source_error is None
             try:
                 batch = next(self._source, None)
+                with self._state:
+                    if batch is None:
+                        self._outbox.exhausted = True
+                    else:
+                        self._outbox.add(batch)  # TypeError for what is not a number
+                    self._state.notify_all()
             except Exception as error:  # the caller's iterable failed: end, and raise it
                 with self._state:
                     self.source_error = error
                     self._outbox.begin_attempt()
                 return False
-            with self._state:
-                if batch is None:
-                    self._outbox.exhausted = True
-                else:
-                    self._outbox.add(batch)
-                self._state.notify_all()
             return True
 
     def acknowledge_attempt(self, attempt: int) -> bool:
