@@ -33,6 +33,7 @@ from median_client import (
 from median_client.batching import batched
 from median_client.tokens import BadTokenError, parse_numbers
 
+from tests.certs import make_certificates
 from tests.servers import ROOT, CrashingServer, RunningServer, running_server
 
 URL_SAFE_128_BITS = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -751,3 +752,21 @@ def test_a_batch_that_is_not_numbers_raises_type_error(client: MedianClient) -> 
     session_id = client.create_session()
     with pytest.raises(TypeError):
         list(client.running_median(session_id, [[1.0], ["two"]]))  # type: ignore[list-item]
+
+
+def test_a_failed_tls_handshake_is_not_resumed(tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path)
+    tls = ["--tls-cert", str(certificates.server_cert), "--tls-key", str(certificates.server_key)]
+    with (
+        running_server(*tls) as server,
+        MedianClient(
+            server.target, root_certificates=certificates.other_ca.read_bytes(), retry_for=30.0
+        ) as client,
+    ):
+        started = time.monotonic()
+        with pytest.raises(MedianError) as raised:
+            client.add_numbers("s", [1.0])
+        waited = time.monotonic() - started
+    assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+    assert "handshake" in raised.value.details.lower()
+    assert waited < 15, "a certificate that does not verify is reported, not retried for 30 s"

@@ -53,8 +53,12 @@ def new_writer_id() -> str:
 
 def is_retryable(error: grpc.RpcError) -> bool:
     """Whether a failed stream may be resumed: `UNAVAILABLE` (the server is down, restarting or
-    draining, or the connection broke under the call). Refusals never are."""
-    return error.code() in RETRYABLE
+    draining, or the connection broke under the call). Refusals never are, and neither is a
+    failed TLS handshake (gRPC reports it as UNAVAILABLE too, but a certificate that does not
+    verify stays so)."""
+    code: grpc.StatusCode = error.code()
+    details: str = error.details() or ""
+    return code in RETRYABLE and "handshake failed" not in details.lower()
 
 
 @dataclass
