@@ -115,15 +115,29 @@ def run_client(
     stdin: str,
     env: Mapping[str, str | None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(launcher), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT,
-        check=False,
-        env=client_env(env),
-    )
+    """Runs one client to its end (at most CLIENT_TIMEOUT seconds; a client that hangs fails
+    the test with whatever it had printed)."""
+    try:
+        return subprocess.run(
+            [str(launcher), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_TIMEOUT,
+            check=False,
+            env=client_env(env),
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(
+            f"{[str(launcher), *args]} did not finish within {CLIENT_TIMEOUT} s\n"
+            f"stdout:\n{_text(expired.stdout)}\nstderr:\n{_text(expired.stderr)}"
+        )
+
+
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
 
 
 def as_bits(text: str) -> bytes:
