@@ -222,8 +222,14 @@ def test_two_writers_per_language_into_one_session_through_two_sigkills(tmp_path
         statuses = [client.finish() for client in clients]
         final = final_state(server.target, session_id)
 
-    for client, status in zip(clients, statuses, strict=True):
+    for index, (client, status) in enumerate(zip(clients, statuses, strict=True)):
         assert status == 0, client.context()
+        if index % 2 == 1:  # --running: one line per request, exactly once across resumes
+            counts = [parse_line(line)[0] for line in client.stdout.splitlines()]
+            assert len(counts) == WRITER_NUMBERS // WRITER_BATCH, client.context()
+            assert counts == sorted(counts), client.context()
+            assert counts[0] >= WRITER_BATCH, client.context()
+            assert counts[-1] <= total, client.context()
     assert all(count < total for count in counts_at_kills)
     assert final == (total, statistics.median(every_number))
 
