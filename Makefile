@@ -124,7 +124,7 @@ tools/bin/grpcurl:
 
 .PHONY: clean
 clean: ## Remove everything `make` made.
-	rm -rf $(VENV) tools/node_modules $(PY_GEN_DIR)/median
+	rm -rf $(VENV) tools/node_modules $(PY_GEN_DIR)/median clients/python/build tests/consumers/python/.venv
 	for lang in go java typescript cpp rust; do $(MAKE) -C clients/$$lang clean; done
 
 .PHONY: bench
