@@ -110,8 +110,8 @@ test: ## Run every test: system packages, every client built, its unit tests, th
 .PHONY: lint
 lint: generate $(TOOLS_STAMP) ## buf lint on the proto, ruff and mypy --strict on the Python code.
 	tools/node_modules/.bin/buf lint
-	$(VENV)/bin/ruff check server clients/python tests bench
-	$(VENV)/bin/ruff format --check server clients/python tests bench
+	$(VENV)/bin/ruff check server clients/python tests bench deploy
+	$(VENV)/bin/ruff format --check server clients/python tests bench deploy
 	$(VENV)/bin/mypy
 
 GRPCURL_VERSION := v1.9.4
@@ -128,9 +128,11 @@ clean: ## Remove everything `make` made.
 	for lang in go java typescript cpp rust; do $(MAKE) -C clients/$$lang clean; done
 
 .PHONY: bench
-bench: generate ## Run the full benchmarks (a few minutes); writes docs/benchmarks.md and its plot.
+bench: generate ## Run the full benchmarks (a few minutes); writes docs/benchmarks.md, its plot, docs/cluster-benchmarks.md.
 	$(PY) -m bench.run
+	$(PY) -m bench.cluster
 
 .PHONY: bench-quick
 bench-quick: generate ## Run the benchmarks on small budgets (under a minute); prints the table.
 	$(PY) -m bench.run --quick
+	$(PY) -m bench.cluster --quick

@@ -10,13 +10,18 @@ this process is the client.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
+import gc
 import itertools
 import json
+import math
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,8 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 from median.v1 import median_pb2
 from median_server.median_finder import MedianFinder
+from median_server.sessions import Limits, SessionStore
+from median_server.storage import FILE_NAME, open_journal
 
 from bench import ghz, inprocess, load, report
 from bench.baselines import ClassicMedianFinder
@@ -38,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 DOCS = ROOT / "docs"
 BATCHES = (1, 100, 1_000, 10_000)
+SORTED_BATCHES = (1_000, 10_000)  # in process, ascending and descending input
 RUNNING_BATCHES = (1, 1_000)
 CONCURRENCY = (1, 16)
 INGEST_BATCH = 100_000
@@ -47,6 +56,7 @@ SESSION_NUMBERS = 100
 QUERY_SESSION_NUMBERS = 100_000
 DEFAULT_TTL = 3600.0
 WARM_UP_SESSIONS = 100
+READ_BACK_BATCH = 10_000  # numbers per journal row in the read-back folder
 MIN_CPU_SECONDS = 0.1  # psutil reads CPU time in 10 ms ticks; less is too coarse to report
 
 
@@ -70,6 +80,9 @@ class Plan:
     store_probe_sessions: int
     ghz_calls: int
     redis_memory_numbers: int
+    memory_sessions: int  # many sessions of `memory_session_numbers` each, for bytes per number
+    memory_session_numbers: int
+    read_back_numbers: int  # numbers in the data folder that is read back
 
 
 FULL = Plan(
@@ -92,6 +105,9 @@ FULL = Plan(
     store_probe_sessions=100_000,
     ghz_calls=20_000,
     redis_memory_numbers=1_000_000,
+    memory_sessions=1_000,
+    memory_session_numbers=100_000,
+    read_back_numbers=10_000_000,
 )
 
 QUICK = Plan(
@@ -114,6 +130,9 @@ QUICK = Plan(
     store_probe_sessions=10_000,
     ghz_calls=2_000,
     redis_memory_numbers=100_000,
+    memory_sessions=20,
+    memory_session_numbers=20_000,
+    read_back_numbers=500_000,
 )
 
 
@@ -178,7 +197,9 @@ def check_medians(targets: Targets) -> dict[str, Any]:
 
 
 def measure_in_process(plan: Plan) -> dict[str, Any]:
-    rows = inprocess.measure(BATCHES, plan.inprocess_numbers, plan.rounds, seconds=120.0)
+    rows = inprocess.measure(
+        BATCHES, SORTED_BATCHES, plan.inprocess_numbers, plan.rounds, seconds=120.0
+    )
     return {"rows": [row.as_dict() for row in rows]}
 
 
@@ -516,6 +537,98 @@ def measure_sessions(plan: Plan) -> dict[str, Any]:
     }
 
 
+def measure_many_sessions_memory(plan: Plan) -> dict[str, Any]:
+    """Resident memory per number of many sessions filled by AddNumbers, on a fresh server."""
+    sessions, each = plan.memory_sessions, plan.memory_session_numbers
+    total = sessions * each
+    settings = ServerSettings(
+        "median",
+        max_sessions=sessions + WARM_UP_SESSIONS,
+        max_total_numbers=total + each,
+        session_ttl=0,
+    )
+    batch = min(10_000, each)
+    pool = load.request_pool(batch, each, seed=12)
+    budget = Budget(each, 600.0)
+    with running(settings) as (server,):
+        client = load.Client(server)
+        try:
+            load.fresh_stream_rate(client, pool, budget)  # warm-up: a session made and deleted
+            rss_start = server.rss_bytes()
+            start = time.perf_counter()
+            stored = 0
+            for _ in range(sessions):
+                stored += client.add_numbers(client.create_session(), pool, budget).numbers
+            elapsed = time.perf_counter() - start
+            rss_end = server.rss_bytes()
+        finally:
+            client.close()
+    return {
+        "sessions": sessions,
+        "numbers_each": each,
+        "stored_numbers": stored,
+        "bytes_per_number": (rss_end - rss_start) / stored,
+        "ingest_per_second": stored / elapsed,
+        "batch": batch,
+    }
+
+
+async def _write_data_folder(folder: Path, numbers: Any, batch: int) -> None:
+    """A data folder with one session of `numbers`, one journal row per `batch` numbers."""
+    journal = open_journal(folder, sync="batch")
+    journal.start()
+    journal.create("", "read-back", time.time())
+    await journal.barrier()
+    commits = [
+        journal.append("", "read-back", numbers[start : start + batch], "", time.time())
+        for start in range(0, len(numbers), batch)
+    ]
+    await asyncio.gather(*commits)
+    await journal.close()
+
+
+def measure_read_back(plan: Plan) -> dict[str, Any]:
+    """Seconds to open a data folder of one session and read every number back into memory.
+
+    What the server does at start with `--data-dir`: open the database, read every row of
+    numbers, check their checksums and build the session's MedianFinder. The folder was just
+    written, so the file is in the page cache: this is the read-back without the disk's
+    latency, i.e. the part the server's own code decides.
+    """
+    count = plan.read_back_numbers
+    numbers = np.random.default_rng(13).random(count)
+    folder = Path(tempfile.mkdtemp(prefix="median-read-back-"))
+    try:
+        asyncio.run(_write_data_folder(folder, numbers, READ_BACK_BATCH))
+        size = (folder / FILE_NAME).stat().st_size
+        best = math.inf
+        for _ in range(3):
+            gc.collect()
+            start = time.perf_counter()
+            journal = open_journal(folder)
+            store = SessionStore(
+                Limits(max_session_numbers=count, max_total_numbers=count),
+                clock=time.time,
+                journal=journal,
+            )
+            sessions, restored = store.restore()
+            elapsed = time.perf_counter() - start
+            median = store.snapshot("read-back").median
+            asyncio.run(journal.close())
+            best = min(best, elapsed)
+        if (sessions, restored) != (1, count) or median != float(np.median(numbers)):
+            raise RuntimeError(f"read back {restored} numbers with median {median}: wrong")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "numbers": count,
+        "rows": math.ceil(count / READ_BACK_BATCH),
+        "file_bytes": size,
+        "seconds": best,
+        "numbers_per_second": count / best,
+    }
+
+
 def run(plan: Plan, results_path: Path, docs: Path | None) -> dict[str, Any]:
     started = time.time()
     results: dict[str, Any] = {
@@ -566,6 +679,10 @@ def run(plan: Plan, results_path: Path, docs: Path | None) -> dict[str, Any]:
             results["growth"] = measure_growth(plan, redis_server)
         with section("many sessions"):
             results["sessions"] = measure_sessions(plan)
+        with section("memory of many sessions"):
+            results["memory"] = measure_many_sessions_memory(plan)
+        with section("read-back of a data folder"):
+            results["read_back"] = measure_read_back(plan)
     results["meta"]["duration_seconds"] = time.time() - started
     results["meta"]["load_average"].append(os.getloadavg()[0])
     results["targets"] = report.evaluate_targets(results)

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -41,7 +41,6 @@ import yaml
 ROUTING_HEADER = "median-session-id"
 HEALTH_SERVICE = "median.v1.MedianService"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # the servers' --max-message-bytes default
-LISTENING = re.compile(r"listening on (\S+):(\d+)")
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
 _UPSTREAM_HTTP = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -56,6 +55,10 @@ class ProxySettings:
     keepalive_timeout: float = 20.0  # an unanswered ping ends the connection
     health_interval: float = 2.0  # gRPC health checks of every shard, traffic or not
     connect_timeout: float = 1.0  # to a shard; a refused connection fails at once anyway
+    # TLS toward clients, terminated by Envoy (the shards speak plaintext behind it): PEM files.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None  # with TLS: clients need a certificate this CA signed
 
 
 def _duration(seconds: float) -> str:
@@ -164,7 +167,8 @@ def envoy_config(
                                     "name": "envoy.filters.network.http_connection_manager",
                                     "typed_config": connection_manager,
                                 }
-                            ]
+                            ],
+                            **_downstream_tls(settings),
                         }
                     ],
                 }
@@ -172,6 +176,30 @@ def envoy_config(
             "clusters": [cluster],
         },
     }
+
+
+def _downstream_tls(settings: ProxySettings) -> dict[str, Any]:
+    """The listener's TLS (a `transport_socket`), or nothing for plaintext."""
+    if not (settings.tls_cert and settings.tls_key):
+        return {}
+    common: dict[str, Any] = {
+        "alpn_protocols": ["h2"],  # gRPC is HTTP/2 only
+        "tls_certificates": [
+            {
+                "certificate_chain": {"filename": settings.tls_cert},
+                "private_key": {"filename": settings.tls_key},
+            }
+        ],
+    }
+    context: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+        "DownstreamTlsContext",
+        "common_tls_context": common,
+    }
+    if settings.tls_client_ca:
+        common["validation_context"] = {"trusted_ca": {"filename": settings.tls_client_ca}}
+        context["require_client_certificate"] = True
+    return {"transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": context}}
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -237,17 +265,6 @@ class Process:
         process._reader = threading.Thread(target=read, daemon=True)
         process._reader.start()
         return process
-
-    def wait_for_log(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.log):
-                if match := pattern.search(line):
-                    return match
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start:\n" + "\n".join(self.log[-20:]))
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signals the process unless it has exited, waits for it (killing it after
@@ -329,7 +346,8 @@ def start_shard(
     server = Path(sys.executable).with_name("median-server")
     command = [str(server), *shard_flags(addresses, shard, data_dir), *extra]
     process = Process.start(f"shard-{shard}", command, echo=echo)
-    process.wait_for_log(LISTENING, timeout=60)
+    host, _, port = addresses[shard - 1].rpartition(":")
+    _wait_for_port(process, host, int(port), timeout=60)  # whatever its --log-level
     return process
 
 
@@ -425,14 +443,21 @@ def _signals_stop(stop: threading.Event, processes: Callable[[], list[Process]])
 
 
 def serve(
-    shards: int, host: str, port: int, data_dir: str | None, server_flags: Sequence[str]
+    shards: int,
+    host: str,
+    port: int,
+    data_dir: str | None,
+    server_flags: Sequence[str],
+    tls: ProxySettings,
 ) -> int:
     """Runs the shards and Envoy until SIGTERM or SIGINT; returns the exit status."""
     # Envoy's buffers follow the shards' message size limit, given as a flag or MEDIAN_*.
     max_message_bytes = _flag_value(server_flags, "--max-message-bytes") or os.environ.get(
         "MEDIAN_MAX_MESSAGE_BYTES"
     )
-    settings = ProxySettings(max_message_bytes=int(max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES))
+    settings = dataclasses.replace(
+        tls, max_message_bytes=int(max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES)
+    )
     stop = threading.Event()
     with tempfile.TemporaryDirectory(prefix="median-envoy-") as folder:
         cluster = LocalCluster(
@@ -490,6 +515,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument(
             "--host", default="127.0.0.1", help="Envoy's address (default 127.0.0.1)"
         )
+        command.add_argument("--tls-cert", help="PEM certificate chain: Envoy serves TLS")
+        command.add_argument("--tls-key", help="PEM private key of --tls-cert")
+        command.add_argument(
+            "--tls-client-ca", help="PEM CA certificates: clients need a certificate they signed"
+        )
     config_command = commands.choices["config"]
     config_command.add_argument(
         "--admin-port", type=int, default=9901, help="Envoy's admin port, on 127.0.0.1"
@@ -508,9 +538,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.shards < 1 or not 0 < args.port < 65536 - args.shards:
         parser.error("--shards must be 1 or more, and --port + --shards a port (at most 65535)")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        parser.error("--tls-client-ca needs --tls-cert and --tls-key")
+    tls = ProxySettings(
+        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca
+    )
     if args.command == "config":
         shards = [("127.0.0.1", p) for p in shard_ports(args.port, args.shards)]
-        settings = ProxySettings(max_message_bytes=args.max_message_bytes)
+        settings = dataclasses.replace(tls, max_message_bytes=args.max_message_bytes)
         sys.stdout.write(
             render(
                 envoy_config(
@@ -520,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     flags = [flag for part in args.server_flags for flag in shlex.split(part)]
-    return serve(args.shards, args.host, args.port, args.data_dir, flags)
+    return serve(args.shards, args.host, args.port, args.data_dir, flags, tls)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import grpc
 from median.v1 import median_pb2, median_pb2_grpc
@@ -13,6 +15,7 @@ from deploy.cluster import LocalCluster
 
 ROUTING_HEADER = "median-session-id"
 TIMEOUT = 20.0  # seconds: far above any answer here, so a failure before it is not a deadline
+T = TypeVar("T")
 
 
 def stub(target: str, options: Iterable[tuple[str, int]] = ()) -> median_pb2_grpc.MedianServiceStub:
@@ -94,3 +97,15 @@ def envoy_host_health(cluster: LocalCluster) -> dict[str, str]:
         if len(parts) == 4 and parts[0] == "shards" and parts[2] == "health_flags":
             flags[parts[1]] = parts[3]
     return flags
+
+
+def once_back(call: Callable[[], T], within: float = 15.0) -> T:
+    """`call()`'s result once it stops failing UNAVAILABLE (a shard coming back up)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)

@@ -24,6 +24,8 @@ SECTIONS = (
     "get_median",
     "growth",
     "sessions",
+    "memory",
+    "read_back",
     "targets",
 )
 OPTIONAL_SECTIONS = {"ghz": "ghz"}  # section: the name it is skipped under
@@ -107,8 +109,30 @@ def test_quick_bench_has_every_column_or_says_it_was_skipped(results: dict[str, 
 
 def test_quick_bench_gives_every_target_a_verdict(results: dict[str, Any]) -> None:
     targets = results["targets"]
-    assert len(targets) == 8
+    assert len(targets) == 13
     for target in targets:
         assert target["verdict"] in VERDICTS, target
         if target["verdict"] == "falls short":
-            assert target["note"], f"{target['title']} falls short without saying why"
+            assert target["note"], f"{target['title']} falls short without this run's figures"
+            assert target["anchor"], f"{target['title']} falls short without a link to why"
+
+
+def test_quick_cluster_bench_reports_every_setup_and_its_ratios() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.cluster", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads((ROOT / "bench" / "results" / "cluster.json").read_text())
+    setups = {"one shard, direct", "one shard through Envoy", "two shards through Envoy"}
+    for work in ("get_median", "add_numbers"):
+        figures = document["results"][work]
+        assert set(figures) == setups
+        assert all(figure["per_second"] > 0 for figure in figures.values())
+        assert all(figure["cpu"]["shards"] > 0 for figure in figures.values())
+        assert set(document["ratios"][work]) == {"proxy_vs_direct", "two_vs_one_shard"}
+    assert "two shards through Envoy" in result.stdout

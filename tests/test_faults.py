@@ -11,6 +11,7 @@ import math
 import random
 import re
 import statistics
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -365,3 +366,33 @@ def test_malformed_message_is_invalid_argument(channel: grpc.Channel) -> None:
         add_raw(iter([b"\x12\x09\x00"]), timeout=10)  # packed doubles cut short
     assert refused.value.code() == Code.INVALID_ARGUMENT
     assert "median.v1.AddNumbersRequest" in (refused.value.details() or "")
+
+
+def test_numbers_in_every_wire_encoding_are_applied_and_a_nan_in_any_is_refused(
+    channel: grpc.Channel,
+) -> None:
+    stub = median_pb2_grpc.MedianServiceStub(channel)
+    stub.CreateSession(median_pb2.CreateSessionRequest(session_id="encodings"), timeout=10)
+    add_raw = channel.stream_unary(
+        "/median.v1.MedianService/AddNumbers",
+        request_serializer=lambda payload: payload,
+        response_deserializer=median_pb2.AddNumbersResponse.FromString,
+    )
+
+    def packed(*numbers: float) -> bytes:
+        payload = struct.pack(f"<{len(numbers)}d", *numbers)
+        return b"\x12" + bytes([len(payload)]) + payload
+
+    def unpacked(*numbers: float) -> bytes:
+        return b"".join(b"\x11" + struct.pack("<d", x) for x in numbers)
+
+    session = b"\x0a\x09encodings"
+    mixed = packed(1.0, 2.0) + session + unpacked(3.0, 4.0) + b"\x20\x01" + packed(5.0)
+    answer = add_raw(iter([mixed]), timeout=10)
+    assert (answer.added_count, answer.number_count, answer.median) == (5, 5, 3.0)
+    with pytest.raises(grpc.RpcError) as refused:
+        add_raw(iter([session + packed(6.0) + unpacked(7.0, math.inf)]), timeout=10)
+    assert refused.value.code() == Code.INVALID_ARGUMENT
+    assert "numbers[2] is inf" in (refused.value.details() or "")
+    after = stub.GetMedian(median_pb2.GetMedianRequest(session_id="encodings"), timeout=10)
+    assert (after.number_count, after.median) == (5, 3.0), "the refused request changed nothing"

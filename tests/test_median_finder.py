@@ -6,8 +6,10 @@ import math
 import sys
 from fractions import Fraction
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from median_server import median_finder
 from median_server.median_finder import MedianFinder, midpoint
 
 LARGEST = sys.float_info.max
@@ -29,12 +31,11 @@ def heap_ordered(heap: list[float]) -> bool:
 
 def pending(finder: MedianFinder) -> tuple[list[float], list[float]]:
     """The numbers waiting in the reserve, below the window and above it."""
-    chunks = [*finder._chunks, (tuple(finder._open), finder._bottom, finder._top, False)]
-    below: list[float] = []
-    above: list[float] = []
-    for numbers, low, high, _whole in chunks:
-        below += [x for x in numbers if x < low]
-        above += [x for x in numbers if x > high]
+    below_arrays, above_arrays = finder.pending()
+    for array in below_arrays + above_arrays:
+        assert array.dtype == np.float64, "the reserve holds unboxed doubles"
+    below = [x for array in below_arrays for x in array.tolist()]
+    above = [x for array in above_arrays for x in array.tolist()]
     return below, above
 
 
@@ -67,7 +68,7 @@ def assert_invariants(finder: MedianFinder, numbers: list[float]) -> None:
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 few_values = st.sampled_from([-3.0, -1.0, 0.5, 2.0, 2.0, 7.0])  # many duplicates
-extremes = st.sampled_from([LARGEST, -LARGEST, 5e-324, -5e-324, LARGEST / 2, 1.0])
+extremes = st.sampled_from([LARGEST, -LARGEST, 5e-324, -5e-324, LARGEST / 2, 1.0, -0.0, 0.0])
 number = st.one_of(finite, few_values, extremes)
 batch = st.lists(number, max_size=300)
 arrangement = st.sampled_from(["as given", "ascending", "descending"])
@@ -75,16 +76,19 @@ window = st.sampled_from([1, 2, 3, 8, 64])  # tiny windows: every spill and refi
 
 
 @settings(max_examples=400, deadline=None)
-@given(batches=st.lists(st.tuples(batch, arrangement), max_size=12), min_window=window)
+@given(
+    batches=st.lists(st.tuples(batch, arrangement, st.booleans()), max_size=12),
+    min_window=window,
+)
 def test_batches_give_the_reference_median_and_keep_the_invariants(
-    batches: list[tuple[list[float], str]], min_window: int
+    batches: list[tuple[list[float], str, bool]], min_window: int
 ) -> None:
     finder = MedianFinder(min_window)
     seen: list[float] = []
-    for numbers, order in batches:
+    for numbers, order, as_array in batches:
         if order != "as given":
             numbers = sorted(numbers, reverse=order == "descending")
-        finder.add_many(numbers)
+        finder.add_many(np.array(numbers, dtype=np.float64) if as_array else numbers)
         seen.extend(numbers)
         assert_invariants(finder, seen)
         assert finder.median() == reference_median(seen)
@@ -197,4 +201,67 @@ def test_a_long_stream_seals_its_open_chunk_and_stays_exact() -> None:
     seen = numbers + numbers[::1000]
     assert finder.median() == reference_median(seen)
     assert_invariants(finder, seen)
-    assert len(finder._chunks) >= 2, "the open chunk was sealed on the way"
+    below, above = finder.pending()
+    assert len(below) + len(above) >= 2, "the reserve holds arrays on both sides"
+    assert sum(map(len, below + above)) > 100_000, "most numbers wait unboxed in the reserve"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    order=arrangement,
+    size=st.sampled_from([1, 7, 100, 1000]),
+    min_window=st.sampled_from([1, 4, 32]),
+)
+def test_long_array_streams_run_every_refill_and_spill_path_exactly(
+    seed: int, order: str, size: int, min_window: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    numbers = rng.choice(np.array([-0.0, 0.0, 5e-324, -5e-324, LARGEST, -LARGEST, 1.5]), 3000)
+    numbers = np.where(rng.random(3000) < 0.5, rng.normal(size=3000) * 1e300, numbers)
+    if order != "as given":
+        numbers = np.sort(numbers)[:: -1 if order == "descending" else 1]
+    finder = MedianFinder(min_window)
+    for start in range(0, len(numbers), size):
+        finder.add_many(numbers[start : start + size])
+        assert finder.median() == reference_median(numbers[: start + size].tolist())
+    assert_invariants(finder, numbers.tolist())
+
+
+def test_numbers_outside_the_window_are_kept_unboxed() -> None:
+    rng = np.random.default_rng(5)
+    finder = MedianFinder()
+    for _ in range(100):
+        finder.add_many(rng.random(5_000))
+    heaps = len(finder._lower) + len(finder._upper)
+    assert heaps <= len(finder) // 16, "at most a sixteenth of the numbers are Python floats"
+    below, above = finder.pending()
+    assert sum(a.nbytes for a in below + above) == 8 * (len(finder) - heaps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    numbers=st.lists(number, min_size=1, max_size=400),
+    order=arrangement,
+    min_window=st.sampled_from([1, 2, 5]),
+    sample=st.sampled_from([2, 4, 16]),
+)
+def test_a_first_batch_split_by_a_sample_is_exact(
+    numbers: list[float], order: str, min_window: int, sample: int
+) -> None:
+    # A tiny sample makes every large-batch split go through the sampled path (and, when the
+    # sample misses, through the exact fallback).
+    if order != "as given":
+        numbers = sorted(numbers, reverse=order == "descending")
+    saved = median_finder.SAMPLE
+    median_finder.SAMPLE = sample
+    try:
+        finder = MedianFinder(min_window)
+        finder.add_many(np.array(numbers))
+        assert finder.median() == reference_median(numbers)
+        assert_invariants(finder, numbers)
+        finder.add_many(numbers[::-1])
+        assert finder.median() == reference_median(numbers * 2)
+        assert_invariants(finder, numbers * 2)
+    finally:
+        median_finder.SAMPLE = saved

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from median.v1 import median_pb2, median_pb2_grpc
+from median_server.config import parse_config
 
 from tests.servers import SERVER, running_server
 
@@ -54,6 +55,14 @@ def requests_from(
         (["--grace", "soon"], {}, "--grace"),
         (["--log-level", "loud"], {}, "--log-level"),
         ([], {"MEDIAN_MAX_TOTAL_NUMBERS": "many"}, "MEDIAN_MAX_TOTAL_NUMBERS"),
+        (["--max-streams", "0"], {}, "--max-streams"),
+        (["--keepalive-time", "0"], {}, "--keepalive-time"),
+        (["--keepalive-min-ping-interval", "inf"], {}, "--keepalive-min-ping-interval"),
+        (["--cluster-shards", "127.0.0.1"], {}, "--cluster-shards"),
+        (["--cluster-shards", "127.0.0.1:1,127.0.0.1:1", "--shard", "1"], {}, "each shard once"),
+        (["--shard", "1"], {}, "--shard needs --cluster-shards"),
+        (["--cluster-shards", "127.0.0.1:7001,127.0.0.1:7002"], {}, "--shard must say which"),
+        (["--cluster-shards", "127.0.0.1:7001", "--shard", "2"], {}, "--shard must say which"),
     ],
 )
 def test_bad_setting_stops_the_server_naming_it(
@@ -163,3 +172,10 @@ def test_sigterm_with_nothing_in_flight_exits_zero_promptly() -> None:
         assert server.wait(timeout=30) == 0
         assert time.monotonic() - started < 10
     assert "stopped" in server.log_text()
+
+
+def test_a_shard_finds_its_place_in_the_cluster_from_its_own_address() -> None:
+    shards = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
+    config = parse_config(["--port", "7002", "--cluster-shards", shards], environ={})
+    assert (config.in_cluster, config.shard) == (True, 2)
+    assert not parse_config([], environ={}).in_cluster

@@ -15,8 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import message
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
@@ -24,6 +23,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from median.v1 import median_pb2
 
 from tests.conftest import Service, ServiceFactory
+from tests.statuses import details
 
 Code = grpc.StatusCode
 
@@ -32,27 +32,6 @@ async def refused(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await call
     return error.value
-
-
-def details(error: grpc.aio.AioRpcError) -> list[message.Message]:
-    """The google.rpc details carried in the error's trailers."""
-    trailers: Any = error.trailing_metadata() or ()
-    for key, value in trailers:
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            unpacked: list[message.Message] = []
-            for any_detail in status.details:
-                for kind in (
-                    error_details_pb2.BadRequest,
-                    error_details_pb2.QuotaFailure,
-                    error_details_pb2.ErrorInfo,
-                ):
-                    if any_detail.Is(kind.DESCRIPTOR):
-                        detail = kind()
-                        any_detail.Unpack(detail)
-                        unpacked.append(detail)
-            return unpacked
-    return []
 
 
 async def read(call: Any) -> median_pb2.RunningMedianResponse:
@@ -622,8 +601,9 @@ async def test_session_heaps_are_kept_out_of_full_garbage_collections(
         assert not tracked & {id(h) for h in heaps}, "a full collection would walk the heaps"
         await add(service, session_id, [float(i) for i in range(100_000)])
         gc.collect(0)  # as the collector does by itself every few hundred allocations
-        reserve = [finder._open, finder._chunks, *(chunk.numbers for chunk in finder._chunks)]
-        assert finder._chunks, "the session is large enough to keep a reserve"
+        below, above = finder.pending()
+        reserve = below + above
+        assert reserve, "the session is large enough to keep a reserve"
         walked = {id(o) for o in gc.get_objects()}
         assert not walked & {id(h) for h in heaps}
         assert not walked & {id(r) for r in reserve}, "nor would it walk the reserve"

@@ -1,9 +1,16 @@
 //! The command line shared by every language's client.
 
-pub const USAGE: &str =
-    "usage: median-client --target HOST:PORT [--session ID] [--batch N] [--running] [--delete]";
+pub const USAGE: &str = "usage: median-client --target HOST:PORT [--session ID] [--batch N] \
+[--running] [--delete]
+                     [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] \
+[--retry-for SECONDS]
+  --token        sent as `authorization: Bearer <token>` (default: $MEDIAN_TOKEN)
+  --tls-ca       TLS, trusting the CA certificates in FILE (PEM)
+  --tls-cert/key a client certificate and its key (PEM) for mutual TLS
+  --retry-for    seconds to keep resuming after retryable failures (default 30; 0: never)";
 
 const DEFAULT_BATCH: usize = 1000;
+const DEFAULT_RETRY_FOR: f64 = 30.0;
 
 /// What the user asked for.
 #[derive(Debug, PartialEq)]
@@ -18,6 +25,14 @@ pub struct Options {
     pub running: bool,
     /// Delete the session at the end.
     pub delete: bool,
+    /// The bearer token given with `--token` (the caller falls back to `MEDIAN_TOKEN`).
+    pub token: Option<String>,
+    /// PEM file of the CA certificates to trust; TLS when given.
+    pub tls_ca: Option<String>,
+    /// PEM files of a client certificate and its key (mutual TLS); both or neither.
+    pub tls_identity: Option<(String, String)>,
+    /// Seconds to keep resuming after retryable failures; 0 turns resuming off.
+    pub retry_for: f64,
 }
 
 /// Why the command line could not be used; `Help` is not an error but stops all the same.
@@ -35,6 +50,11 @@ impl Options {
         let mut batch = DEFAULT_BATCH;
         let mut running = false;
         let mut delete = false;
+        let mut token = None;
+        let mut tls_ca = None;
+        let mut tls_cert = None;
+        let mut tls_key = None;
+        let mut retry_for = DEFAULT_RETRY_FOR;
 
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -52,6 +72,11 @@ impl Options {
                 "--target" => target = Some(value()?),
                 "--session" => session = Some(value()?),
                 "--batch" => batch = parse_batch(&value()?)?,
+                "--token" => token = Some(value()?),
+                "--tls-ca" => tls_ca = Some(value()?),
+                "--tls-cert" => tls_cert = Some(value()?),
+                "--tls-key" => tls_key = Some(value()?),
+                "--retry-for" => retry_for = parse_retry_for(&value()?)?,
                 "--running" | "--delete" if inline_value.is_some() => {
                     return Err(ParseError::Invalid(format!("{flag} takes no value")));
                 }
@@ -63,12 +88,26 @@ impl Options {
         }
 
         let target = target.ok_or_else(|| ParseError::Invalid("--target is required".into()))?;
+        let tls_identity = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(ParseError::Invalid(
+                    "--tls-cert and --tls-key go together: the client certificate and its key"
+                        .into(),
+                ));
+            }
+        };
         Ok(Options {
             target,
             session,
             batch,
             running,
             delete,
+            token,
+            tls_ca,
+            tls_identity,
+            retry_for,
         })
     }
 }
@@ -82,6 +121,15 @@ fn parse_batch(value: &str) -> Result<usize, ParseError> {
     match value.parse::<usize>() {
         Ok(batch) if batch > 0 => Ok(batch),
         _ => Err(invalid()),
+    }
+}
+
+fn parse_retry_for(value: &str) -> Result<f64, ParseError> {
+    match value.parse::<f64>() {
+        Ok(seconds) if (0.0..1e9).contains(&seconds) => Ok(seconds),
+        _ => Err(ParseError::Invalid(format!(
+            "--retry-for must be a number of seconds, 0 or more, not {value:?}"
+        ))),
     }
 }
 
@@ -104,6 +152,10 @@ mod tests {
                 batch: 1000,
                 running: false,
                 delete: false,
+                token: None,
+                tls_ca: None,
+                tls_identity: None,
+                retry_for: 30.0,
             }
         );
     }
@@ -117,8 +169,23 @@ mod tests {
             "--batch=7",
             "--running",
             "--delete",
+            "--token=t0k",
+            "--tls-ca",
+            "ca.pem",
+            "--tls-cert=c.pem",
+            "--tls-key",
+            "c.key",
+            "--retry-for",
+            "2.5",
         ])
         .unwrap();
+        assert_eq!(options.token.as_deref(), Some("t0k"));
+        assert_eq!(options.tls_ca.as_deref(), Some("ca.pem"));
+        assert_eq!(
+            options.tls_identity,
+            Some(("c.pem".to_string(), "c.key".to_string()))
+        );
+        assert_eq!(options.retry_for, 2.5);
         assert_eq!(options.target, "h:1");
         assert_eq!(options.session.as_deref(), Some("s"));
         assert_eq!(options.batch, 7);
@@ -139,6 +206,12 @@ mod tests {
             &["--target", "h:1", "--verbose"],
             &["--target", "h:1", "extra"],
             &["--target", "h:1", "--running=yes"],
+            &["--target", "h:1", "--tls-cert", "c.pem"],
+            &["--target", "h:1", "--tls-key", "c.key"],
+            &["--target", "h:1", "--retry-for", "-1"],
+            &["--target", "h:1", "--retry-for", "soon"],
+            &["--target", "h:1", "--retry-for", "inf"],
+            &["--target", "h:1", "--token"],
         ] {
             assert!(
                 matches!(parse(args), Err(ParseError::Invalid(_))),

@@ -1,32 +1,34 @@
+#!/usr/bin/env node
 /**
- * The command-line client of median.v1.MedianService:
+ * The command-line client of median.v1.MedianService, a small program on the library
+ * (`MedianClient`):
  *
  *   run --target HOST:PORT [--session ID] [--batch N] [--running] [--delete]
+ *       [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--retry-for SECONDS]
  *
- * Reads numbers from standard input, streams them into a session in batches, and prints the
- * session's count and median (or, with --running, the running median after every batch).
+ * Reads numbers from standard input, streams them into a session in batches (resuming after a
+ * retryable failure for up to --retry-for seconds, exactly once), and prints the session's count
+ * and median (or, with --running, the running median after every request).
  * Exit status: 0 on success, 1 for any gRPC error, 2 for a bad command line or a bad number.
  */
-import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { text } from "node:stream/consumers";
 import { parseArgs } from "node:util";
 
 import * as grpc from "@grpc/grpc-js";
 
-import {
-  type AddNumbersResponse,
-  type GetMedianResponse,
-  MedianServiceClient,
-  type RunningMedianResponse,
-} from "./gen/median/v1/median";
+import { MedianClient, type MedianClientOptions } from "./client";
+import { MedianError } from "./errors";
 import { BadTokenError, batches, formatDouble, parseNumbers } from "./numbers";
+import { checkToken, type TlsOptions } from "./security";
 
-const USAGE = "usage: run --target HOST:PORT [--session ID] [--batch N] [--running] [--delete]";
+const USAGE =
+  "usage: run --target HOST:PORT [--session ID] [--batch N] [--running] [--delete]\n" +
+  "           [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--retry-for SECONDS]";
 const DEFAULT_BATCH = 1000;
-const UNARY_DEADLINE_MS = 10_000;
-const STREAM_DEADLINE_MS = 600_000;
-/** The request metadata a proxy may hash on to send every call of one session to one server. */
-const SESSION_HEADER = "median-session-id";
+const DEFAULT_RETRY_FOR_SECONDS = 30;
+/** The environment variable read for the token when --token is not given. */
+const TOKEN_VARIABLE = "MEDIAN_TOKEN";
 
 /** 1: a gRPC error, or any other failure once the input was read; 2: bad usage or input. */
 const EXIT_FAILURE = 1;
@@ -38,6 +40,7 @@ interface Options {
   batch: number;
   running: boolean;
   delete: boolean;
+  client: MedianClientOptions;
 }
 
 /** A command line the client cannot run with. */
@@ -45,7 +48,19 @@ class UsageError extends Error {
   override name = "UsageError";
 }
 
-function parseOptions(args: string[]): Options {
+function readPem(flag: string, path: string | undefined): Buffer | undefined {
+  if (path === undefined) {
+    return undefined;
+  }
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`${flag}: cannot read ${JSON.stringify(path)}: ${reason}`);
+  }
+}
+
+function parseOptions(args: string[], env: NodeJS.ProcessEnv): Options {
   let values;
   try {
     ({ values } = parseArgs({
@@ -56,6 +71,11 @@ function parseOptions(args: string[]): Options {
         batch: { type: "string" },
         running: { type: "boolean", default: false },
         delete: { type: "boolean", default: false },
+        token: { type: "string" },
+        "tls-ca": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "retry-for": { type: "string" },
       },
       strict: true,
       allowPositionals: false,
@@ -74,28 +94,54 @@ function parseOptions(args: string[]): Options {
       throw new UsageError(`--batch must be a positive integer, not ${given}`);
     }
   }
+  let retryForSeconds = DEFAULT_RETRY_FOR_SECONDS;
+  if (values["retry-for"] !== undefined) {
+    const given = values["retry-for"];
+    retryForSeconds = /^[0-9]+(\.[0-9]*)?$/.test(given) ? Number(given) : Number.NaN;
+    if (!Number.isFinite(retryForSeconds)) {
+      throw new UsageError(
+        `--retry-for must be a number of seconds, 0 or more, not ${JSON.stringify(given)}`,
+      );
+    }
+  }
+  // An empty MEDIAN_TOKEN counts as unset; an empty --token is an error.
+  const token = values.token ?? (env[TOKEN_VARIABLE] || undefined);
+  if (token !== undefined) {
+    try {
+      checkToken(token);
+    } catch (error) {
+      const source = values.token === undefined ? TOKEN_VARIABLE : "--token";
+      throw new UsageError(`${source}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
+    throw new UsageError(
+      "--tls-cert and --tls-key go together: the client certificate and its key",
+    );
+  }
+  const ca = readPem("--tls-ca", values["tls-ca"]);
+  const cert = readPem("--tls-cert", values["tls-cert"]);
+  const key = readPem("--tls-key", values["tls-key"]);
+  const tls: TlsOptions | undefined =
+    ca === undefined && cert === undefined
+      ? undefined
+      : {
+          ...(ca === undefined ? {} : { ca }),
+          ...(cert === undefined || key === undefined ? {} : { cert, key }),
+        };
+  const client: MedianClientOptions = {
+    retryForMs: retryForSeconds * 1000,
+    ...(token === undefined ? {} : { token }),
+    ...(tls === undefined ? {} : { tls }),
+  };
   return {
     target: values.target,
     session: values.session,
     batch,
     running: values.running,
     delete: values.delete,
+    client,
   };
-}
-
-/** A new session id: 128 bits from a cryptographically secure source, URL-safe, 22 characters. */
-function newSessionId(): string {
-  return randomBytes(16).toString("base64url");
-}
-
-function sessionMetadata(sessionId: string): grpc.Metadata {
-  const metadata = new grpc.Metadata();
-  metadata.set(SESSION_HEADER, sessionId);
-  return metadata;
-}
-
-function deadlineIn(milliseconds: number): Partial<grpc.CallOptions> {
-  return { deadline: Date.now() + milliseconds };
 }
 
 function printLine(line: string): void {
@@ -107,141 +153,53 @@ function countAndMedian(numberCount: bigint, median: number | undefined): string
   return median === undefined ? count : `${count} median=${formatDouble(median)}`;
 }
 
-/** The thin typed layer over the generated client: one promise per unary call or stream. */
-class MedianSession {
-  private readonly metadata: grpc.Metadata;
-
-  constructor(
-    private readonly client: MedianServiceClient,
-    readonly sessionId: string,
-  ) {
-    this.metadata = sessionMetadata(sessionId);
+async function run(client: MedianClient, options: Options, numbers: number[]): Promise<void> {
+  let sessionId = options.session;
+  if (sessionId === undefined) {
+    sessionId = await client.createSession();
+    printLine(`session=${sessionId}`);
   }
 
-  create(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.client.createSession(
-        { sessionId: this.sessionId },
-        this.metadata,
-        deadlineIn(UNARY_DEADLINE_MS),
-        (error) => (error ? reject(error) : resolve()),
-      );
-    });
-  }
-
-  /** One AddNumbers client stream: writes every batch, half-closes, and waits for the answer. */
-  addNumbers(numberBatches: Iterable<number[]>): Promise<AddNumbersResponse> {
-    return new Promise((resolve, reject) => {
-      const call = this.client.addNumbers(
-        this.metadata,
-        deadlineIn(STREAM_DEADLINE_MS),
-        (error, response) => (error ? reject(error) : resolve(response)),
-      );
-      for (const numbers of numberBatches) {
-        call.write({ sessionId: this.sessionId, numbers, requestId: "" });
-      }
-      call.end();
-    });
-  }
-
-  /**
-   * One RunningMedian bidirectional stream: writes every batch and half-closes, and hands each
-   * answer to `onResponse` as it arrives. Settles once the server ends the stream, so that the
-   * answers received before an error are all delivered first.
-   */
-  runningMedian(
-    numberBatches: Iterable<number[]>,
-    onResponse: (response: RunningMedianResponse) => void,
-  ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const call = this.client.runningMedian(this.metadata, deadlineIn(STREAM_DEADLINE_MS));
-      let failure: grpc.ServiceError | undefined;
-      call.on("data", onResponse);
-      call.on("error", (error: grpc.ServiceError) => {
-        failure = error;
-      });
-      call.on("end", () => (failure ? reject(failure) : resolve()));
-      for (const numbers of numberBatches) {
-        call.write({ sessionId: this.sessionId, numbers, requestId: "" });
-      }
-      call.end();
-    });
-  }
-
-  getMedian(): Promise<GetMedianResponse> {
-    return new Promise((resolve, reject) => {
-      this.client.getMedian(
-        { sessionId: this.sessionId },
-        this.metadata,
-        deadlineIn(UNARY_DEADLINE_MS),
-        (error, response) => (error ? reject(error) : resolve(response)),
-      );
-    });
-  }
-
-  delete(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.client.deleteSession(
-        { sessionId: this.sessionId },
-        this.metadata,
-        deadlineIn(UNARY_DEADLINE_MS),
-        (error) => (error ? reject(error) : resolve()),
-      );
-    });
-  }
-}
-
-async function run(
-  client: MedianServiceClient,
-  options: Options,
-  numbers: number[],
-): Promise<void> {
-  const session = new MedianSession(client, options.session ?? newSessionId());
-  if (options.session === undefined) {
-    await session.create();
-    printLine(`session=${session.sessionId}`);
-  }
-
-  const requests = batches(numbers, options.batch);
   if (options.running) {
-    await session.runningMedian(requests, (response) => {
-      printLine(countAndMedian(response.numberCount, response.median));
-    });
+    for await (const result of client.runningMedian(sessionId, batches(numbers, options.batch))) {
+      printLine(countAndMedian(result.numberCount, result.median));
+    }
   } else {
-    const added = await session.addNumbers(requests);
+    const added = await client.addNumbers(sessionId, numbers, { batchSize: options.batch });
     if (added.numberCount === 0n) {
       printLine(countAndMedian(added.numberCount, undefined));
     } else {
-      const current = await session.getMedian();
+      const current = await client.getMedian(sessionId);
       printLine(countAndMedian(current.numberCount, current.median));
     }
   }
 
   if (options.delete) {
-    await session.delete();
+    await client.deleteSession(sessionId);
   }
 }
 
-function isServiceError(error: unknown): error is grpc.ServiceError {
-  return (
-    error instanceof Error &&
-    "code" in error &&
-    typeof error.code === "number" &&
-    "details" in error
-  );
-}
-
-/** `error: <STATUS_CODE_NAME>: <message>`, always on one line. */
-function describeRpcError(error: grpc.ServiceError): string {
-  const name = grpc.status[error.code] ?? `UNKNOWN_STATUS_${error.code}`;
-  return `error: ${name}: ${error.details.replace(/\s*[\r\n]+\s*/g, " ").trim()}`;
+/** One line each: `error: <CODE_NAME>: <message>`, then one `detail: ...` per google.rpc detail. */
+function describeError(error: MedianError): string[] {
+  const oneLine = (value: string): string => value.replace(/\s*[\r\n]+\s*/g, " ").trim();
+  const lines = [`error: ${error.codeName}: ${oneLine(error.details)}`];
+  for (const violation of error.fieldViolations) {
+    lines.push(`detail: BadRequest ${violation.field}: ${oneLine(violation.description)}`);
+  }
+  for (const violation of error.quotaViolations) {
+    lines.push(`detail: QuotaFailure ${violation.subject}: ${oneLine(violation.description)}`);
+  }
+  for (const info of error.errorInfos) {
+    lines.push(`detail: ErrorInfo ${info.reason} ${info.domain}`);
+  }
+  return lines;
 }
 
 async function main(args: string[]): Promise<number> {
   let options: Options;
   let numbers: number[];
   try {
-    options = parseOptions(args);
+    options = parseOptions(args, process.env);
     numbers = parseNumbers(await text(process.stdin));
   } catch (error) {
     if (error instanceof UsageError) {
@@ -255,13 +213,13 @@ async function main(args: string[]): Promise<number> {
     throw error;
   }
 
-  const client = new MedianServiceClient(options.target, grpc.credentials.createInsecure());
+  const client = new MedianClient(options.target, options.client);
   try {
     await run(client, options, numbers);
     return 0;
   } catch (error) {
-    if (isServiceError(error)) {
-      console.error(describeRpcError(error));
+    if (error instanceof MedianError) {
+      console.error(describeError(error).join("\n"));
       return EXIT_FAILURE;
     }
     throw error;
@@ -269,6 +227,11 @@ async function main(args: string[]): Promise<number> {
     client.close();
   }
 }
+
+// grpc-js names an IP-address target as the TLS server name, for which Node.js prints a
+// deprecation warning (DEP0123) once; the certificate is still checked against the address.
+// Standard error is for the client's own messages, so the command line keeps such notices off.
+process.noDeprecation = true;
 
 // The one line of `error: ...` is the only thing a failing call may print on stderr; grpc-js's
 // own logging stays off unless asked for with GRPC_VERBOSITY.

@@ -25,6 +25,9 @@ from median_server import errors
 LIST_SCOPE_HEADER = "median-list-scope"  # "shard": answer with this shard's sessions only
 SHARD_SCOPE = "shard"
 FORWARDED_HEADERS = ("authorization",)  # the caller's token: the shard asked checks it again
+# A shard that was down is asked again within 2 s of its return (gRPC's default backoff grows
+# to two minutes, during which every list that needs it would fail UNAVAILABLE).
+PEER_CHANNEL = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 2000))
 
 
 class ClusterLister:
@@ -99,7 +102,7 @@ class ClusterLister:
 
     def _stub(self, shard: int) -> median_pb2_grpc.MedianServiceAsyncStub:
         if shard not in self._stubs:
-            channel = grpc.aio.insecure_channel(self.shards[shard - 1])
+            channel = grpc.aio.insecure_channel(self.shards[shard - 1], options=PEER_CHANNEL)
             self._channels.append(channel)
             self._stubs[shard] = median_pb2_grpc.MedianServiceStub(channel)
         return self._stubs[shard]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -183,7 +184,12 @@ _FLAGS: list[tuple[str, Callable[[str], Any], str]] = [
         _addresses,
         "every shard's HOST:PORT, in order, this one's included: this server is a shard of them",
     ),
-    ("shard", _positive_int, "with --cluster-shards: this server's place in the list, from 1"),
+    (
+        "shard",
+        _positive_int,
+        "with --cluster-shards: this server's place in the list, from 1 (found by itself when "
+        "--host:--port is in the list)",
+    ),
 ]
 
 
@@ -237,6 +243,11 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -
     config = Config(**vars(parser.parse_args(argv)))
     if problem := _tls_flags_problem(config):
         parser.error(problem)
+    if config.cluster_shards and not config.shard and config.address in config.cluster_shards:
+        # Listening on one of the shards' addresses says which shard this is.
+        config = dataclasses.replace(config, shard=config.cluster_shards.index(config.address) + 1)
+    if problem := _cluster_flags_problem(config):
+        parser.error(problem)
     return config
 
 
@@ -252,7 +263,7 @@ def _tls_flags_problem(config: Config) -> str | None:
             "--tls-client-ca needs --tls-cert and --tls-key: the server asks for client "
             "certificates only over TLS"
         )
-    return _cluster_flags_problem(config)
+    return None
 
 
 def _cluster_flags_problem(config: Config) -> str | None:
@@ -264,7 +275,8 @@ def _cluster_flags_problem(config: Config) -> str | None:
     if not 1 <= config.shard <= len(config.cluster_shards):
         return (
             f"--shard must say which of the {len(config.cluster_shards)} --cluster-shards "
-            f"addresses is this server: a number from 1 to {len(config.cluster_shards)}"
+            f"addresses is this server: a number from 1 to {len(config.cluster_shards)} (it "
+            f"may be left out when --host and --port are one of them; {config.address} is not)"
         )
     if config.tls_cert is not None:
         return (

@@ -204,6 +204,9 @@ def keepalive_options(config: Config) -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", round(config.keepalive_time * 1000)),
         ("grpc.keepalive_timeout_ms", round(config.keepalive_timeout * 1000)),
         ("grpc.http2.max_pings_without_data", 0),  # keep pinging an idle connection
+        # gRPC core 1.85 waits for a ping's ack this long (default one minute), whatever
+        # grpc.keepalive_timeout_ms says: measured here, only both together let go in time.
+        ("grpc.http2.ping_timeout_ms", round(config.keepalive_timeout * 1000)),
     ]
 
 

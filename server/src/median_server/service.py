@@ -9,7 +9,6 @@ and turns anything unexpected into INTERNAL with the details in the server's log
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -25,9 +24,11 @@ from median.v1 import median_pb2, median_pb2_grpc
 from median_server import errors
 from median_server.auth import Authenticator, current_tenant, set_tenant
 from median_server.cluster import LIST_SCOPE_HEADER, SHARD_SCOPE, ClusterLister
+from median_server.median_finder import as_numbers
 from median_server.metrics import Metrics
 from median_server.sessions import AddOutcome, SessionStore, Snapshot
 from median_server.validation import check_finite, check_request_id, check_session_id
+from median_server.wire import read_numbers_request
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ ROUTING_HEADER = "median-session-id"
 ERROR_DOMAIN = "median.v1"
 SERVICE_NAME = median_pb2.DESCRIPTOR.services_by_name["MedianService"].full_name
 _METHOD_PREFIX = f"/{SERVICE_NAME}/"
+# The streams of numbers: their requests are read from the wire with the numbers as an array.
+_NUMBER_STREAMS = frozenset(_METHOD_PREFIX + name for name in ("AddNumbers", "RunningMedian"))
 
 _STATUS_CODES: dict[type[errors.MedianServiceError], grpc.StatusCode] = {
     errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -56,7 +59,7 @@ class _StreamRequest(Protocol):
     @property
     def session_id(self) -> str: ...
     @property
-    def numbers(self) -> Any: ...  # a repeated double container
+    def numbers(self) -> Any: ...  # a float64 array (wire.NumbersRequest), or a repeated double
     @property
     def request_id(self) -> str: ...
 
@@ -195,7 +198,7 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
                     (errors.FieldViolation("session_id", "differs from the stream's session"),),
                 )
             check_request_id(request.request_id)
-            numbers = list(request.numbers)
+            numbers = as_numbers(request.numbers)
             check_finite(numbers, added_before)
             outcome = await self._store.add(bound, numbers, request.request_id, tenant)
             added_before += outcome.added_count
@@ -387,6 +390,8 @@ def _wrap(
     # refused with INVALID_ARGUMENT like any other bad request (gRPC itself answers UNKNOWN).
     message = getattr(getattr(handler.request_deserializer, "__self__", None), "DESCRIPTOR", None)
     parse: Callable[[bytes], Any] = handler.request_deserializer or (lambda raw: raw)
+    if method in _NUMBER_STREAMS:
+        parse = read_numbers_request
 
     def decode(raw: bytes, observer: _CallObserver | None) -> Any:
         if observer:
@@ -424,44 +429,51 @@ def _wrap(
         log.error("unexpected error in %s", method, exc_info=error, extra=_fields(method, code))
         await context.abort_with_status(_INTERNAL)
 
-    is_stream = handler.request_streaming
-
-    @contextlib.asynccontextmanager
-    async def handled(context: Any, observer: _CallObserver | None) -> AsyncIterator[None]:
-        """Every call's frame: the token, draining and open-stream checks before it, an error
-        it raises refused or reported, and its observation ended however it ends."""
-        counted = False
-        try:
-            _authenticate(authenticator, context)
-            if is_draining():
-                raise errors.DrainingError()
-            if is_stream:
-                streams.enter()
-                counted = True
-            yield
-        except Exception as error:
-            await refuse_or_report(error, context, observer)
-        finally:
-            if counted:
-                streams.leave()
-            if observer:
-                observer.end()
+    def admit(context: Any, stream: bool) -> bool:
+        """Every call's entry: the token and draining checks, and for a stream its place under
+        --max-streams; says whether it took one (to give back when the call ends). Each wrapper
+        below frames the call itself (try, refuse or report, end the observation) rather than
+        through a context manager, which cost a few microseconds a call here."""
+        _authenticate(authenticator, context)
+        if is_draining():
+            raise errors.DrainingError()
+        if stream:
+            streams.enter()
+        return stream
 
     def unary(behaviour: Behaviour, streamed_requests: bool) -> Behaviour:
         async def wrapped(raw: Any, context: Any) -> Any:
             observer = _CallObserver(metrics, method) if metrics else None
-            async with handled(context, observer):
+            counted = False
+            try:
+                counted = admit(context, streamed_requests)
                 request = decoded(raw, observer) if streamed_requests else decode(raw, observer)
                 return await behaviour(request, context)
+            except Exception as error:
+                await refuse_or_report(error, context, observer)
+            finally:
+                if counted:
+                    streams.leave()
+                if observer:
+                    observer.end()
 
         return wrapped
 
     def streaming(behaviour: Behaviour) -> Behaviour:
         async def wrapped(raw: Any, context: Any) -> AsyncIterator[Any]:
             observer = _CallObserver(metrics, method) if metrics else None
-            async with handled(context, observer):
+            counted = False
+            try:
+                counted = admit(context, True)
                 async for response in behaviour(decoded(raw, observer), context):
                     yield response
+            except Exception as error:
+                await refuse_or_report(error, context, observer)
+            finally:
+                if counted:
+                    streams.leave()
+                if observer:
+                    observer.end()
 
         return wrapped
 
@@ -535,7 +547,7 @@ class _CallObserver:
     def refused(self, error: Exception, code: str) -> None:
         self._code = code
         numbers = getattr(self.last_request, "numbers", None)
-        if numbers:
+        if numbers is not None and len(numbers):
             reason = _REFUSAL_REASONS.get(type(error), code.lower())
             self._metrics.observe_refused_numbers(reason, len(numbers))
 

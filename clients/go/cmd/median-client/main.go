@@ -1,57 +1,56 @@
 // Command median-client sends numbers read from standard input to a median service and prints
-// the session's count and median.
+// the session's count and median: the command-line client of CLIENTS.md, on top of the library
+// in package median.
 //
 // Usage:
 //
-//	median-client --target HOST:PORT [--session ID] [--batch N] [--running] [--delete] < numbers
+//	median-client --target HOST:PORT [--session ID] [--batch N] [--running] [--delete]
+//	              [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
+//	              [--retry-for SECONDS] < numbers
 //
 // Without --session it creates a session with an id of its own and prints session=<id> first.
-// The numbers go in requests of at most N numbers over one AddNumbers stream, followed by
-// GetMedian; with --running they go over one RunningMedian stream instead, and every answer is
-// printed as it arrives. Exit status: 0 on success, 1 on a gRPC error (reported on standard
-// error as "error: <CODE>: <message>"), 2 on bad arguments or input.
+// The numbers go in requests of at most N numbers over AddNumbers, followed by GetMedian; with
+// --running they go over RunningMedian instead, and every answer is printed as it arrives,
+// once per request even across a resume. After a retryable failure the library resumes for up
+// to --retry-for seconds, resending exactly the unacknowledged requests. Exit status: 0 on
+// success, 1 on a gRPC error (reported on standard error as "error: <CODE>: <message>" and one
+// "detail: ..." line per google.rpc detail), 2 on bad arguments or input.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/grpclog"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
-	pb "github.com/medianservice/median/clients/go/gen/median/v1"
-)
-
-const (
-	// sessionHeader carries the session id on every call, so that a proxy can route on it.
-	sessionHeader = "median-session-id"
-	unaryTimeout  = 10 * time.Second
-	streamTimeout = 600 * time.Second
+	"github.com/medianservice/median/clients/go/median"
 )
 
 var (
 	target        = flag.String("target", "", "the server address in the format host:port (required)")
 	session       = flag.String("session", "", "an existing session to add to; without it, a new session is created")
-	batchSize     = positiveInt(1000)
-	running       = flag.Bool("running", false, "use one RunningMedian stream and print every running median")
+	batchSize     = positiveInt(median.DefaultBatchSize)
+	running       = flag.Bool("running", false, "use RunningMedian and print every running median")
 	deleteSession = flag.Bool("delete", false, "delete the session at the end")
+	token         = flag.String("token", "", "send `TOKEN` as \"authorization: Bearer TOKEN\" on every call (default: $MEDIAN_TOKEN)")
+	tlsCA         = flag.String("tls-ca", "", "connect over TLS, trusting the CA certificates in `FILE` (PEM)")
+	tlsCert       = flag.String("tls-cert", "", "present the client certificate in `FILE` (PEM; needs --tls-key)")
+	tlsKey        = flag.String("tls-key", "", "the private key of --tls-cert in `FILE` (PEM)")
+	retryFor      = seconds(median.DefaultRetryFor)
 )
 
 func init() {
 	flag.Var(&batchSize, "batch", "send at most `N` numbers per request")
+	flag.Var(&retryFor, "retry-for", "resume after retryable failures for up to `SECONDS`; 0 turns resuming off")
 }
 
 // positiveInt is a flag value that takes a decimal integer greater than zero.
@@ -68,9 +67,26 @@ func (p *positiveInt) Set(value string) error {
 	return nil
 }
 
+// seconds is a flag value that takes a non-negative decimal number of seconds.
+type seconds time.Duration
+
+func (s *seconds) String() string {
+	return strconv.FormatFloat(time.Duration(*s).Seconds(), 'g', -1, 64)
+}
+
+func (s *seconds) Set(value string) error {
+	v, err := strconv.ParseFloat(value, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) || v > 1e9 {
+		return errors.New("not a number of seconds, 0 or more")
+	}
+	*s = seconds(time.Duration(v * float64(time.Second)))
+	return nil
+}
+
 func usage() {
 	fmt.Fprintf(flag.CommandLine.Output(),
-		"usage: %s --target HOST:PORT [--session ID] [--batch N] [--running] [--delete] < numbers\n",
+		"usage: %s --target HOST:PORT [--session ID] [--batch N] [--running] [--delete]\n"+
+			"       [--token TOKEN] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--retry-for SECONDS] < numbers\n",
 		filepath.Base(os.Args[0]))
 	flag.PrintDefaults()
 }
@@ -84,12 +100,33 @@ func usageError(format string, args ...any) {
 
 func main() {
 	flag.Usage = usage
-	flag.Parse() // exits 2 on an unknown flag, a missing value or a bad --batch
+	flag.Parse() // exits 2 on an unknown flag, a missing value or a bad --batch / --retry-for
 	if *target == "" {
-		usageError("flag -target is required")
+		usageError("flag --target is required")
 	}
 	if flag.NArg() > 0 {
 		usageError("unexpected argument %q", flag.Arg(0))
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		usageError("--tls-cert and --tls-key go together: the client certificate and its key")
+	}
+	options := []median.Option{
+		median.WithBatchSize(int(batchSize)),
+		median.WithRetryFor(time.Duration(retryFor)),
+		// A unary call may resume for as long as --retry-for says, and then needs its answer.
+		median.WithCallTimeout(time.Duration(retryFor) + median.DefaultCallTimeout),
+	}
+	if *tlsCA != "" {
+		options = append(options, median.WithCAFile(*tlsCA))
+	}
+	if *tlsCert != "" {
+		options = append(options, median.WithClientCertificateFiles(*tlsCert, *tlsKey))
+	}
+	if *token == "" {
+		*token = os.Getenv("MEDIAN_TOKEN")
+	}
+	if *token != "" {
+		options = append(options, median.WithToken(*token))
 	}
 
 	// All of standard input is read and checked before anything is sent.
@@ -104,153 +141,69 @@ func main() {
 		os.Exit(2)
 	}
 
-	// Standard error is for the one error line; gRPC's own logs stay off unless asked for.
+	// Standard error is for the error lines; gRPC's own logs stay off unless asked for.
 	if os.Getenv("GRPC_GO_LOG_SEVERITY_LEVEL") == "" {
 		grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	}
 
-	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	client, err := median.New(*target, options...)
 	if err != nil {
-		usageError("invalid -target %q: %v", *target, err)
+		usageError("%v", err)
 	}
-	err = run(pb.NewMedianServiceClient(conn), numbers)
-	conn.Close()
+	// Unbuffered: each running median is printed as soon as its answer arrives.
+	err = run(context.Background(), client, numbers, os.Stdout)
+	client.Close()
 	if err != nil {
-		st, _ := status.FromError(err) // a non-gRPC error becomes UNKNOWN with its own text
-		fmt.Fprintf(os.Stderr, "error: %s: %s\n", code.Code(st.Code()), st.Message())
+		var failed *median.Error
+		if !errors.As(err, &failed) {
+			fmt.Fprintf(os.Stderr, "error: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "error: %v\n", failed)
+		for _, line := range failed.DetailLines() {
+			fmt.Fprintf(os.Stderr, "detail: %s\n", line)
+		}
 		os.Exit(1)
 	}
 }
 
 // run makes the session unless one was given, sends the numbers and prints the medians.
-func run(client pb.MedianServiceClient, numbers []float64) error {
+func run(ctx context.Context, client *median.Client, numbers []float64, out io.Writer) error {
 	sessionID := *session
 	if sessionID == "" {
-		sessionID = newSessionID()
-	}
-	ctx := metadata.AppendToOutgoingContext(context.Background(), sessionHeader, sessionID)
-
-	if *session == "" {
-		if err := createSession(ctx, client, sessionID); err != nil {
+		var err error
+		if sessionID, err = client.CreateSession(ctx, ""); err != nil {
 			return err
 		}
-		fmt.Printf("session=%s\n", sessionID)
+		fmt.Fprintf(out, "session=%s\n", sessionID)
 	}
 
-	requests := batches(numbers, int(batchSize))
-	var err error
 	if *running {
-		err = runRunningMedian(ctx, client, sessionID, requests)
+		err := client.RunningMediansFunc(ctx, sessionID, slices.Values(numbers), func(step median.Step) error {
+			_, err := fmt.Fprintln(out, step.Median)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	} else {
-		err = runAddNumbers(ctx, client, sessionID, requests)
-	}
-	if err != nil {
-		return err
+		result, err := client.Add(ctx, sessionID, numbers)
+		if err != nil {
+			return err
+		}
+		if result.Count == 0 {
+			fmt.Fprintln(out, "count=0")
+		} else {
+			m, err := client.GetMedian(ctx, sessionID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, m)
+		}
 	}
 
 	if *deleteSession {
-		return runDeleteSession(ctx, client, sessionID)
+		return client.DeleteSession(ctx, sessionID)
 	}
 	return nil
-}
-
-// newSessionID returns 128 random bits as 22 characters of unpadded base64url.
-func newSessionID() string {
-	id := make([]byte, 16)
-	rand.Read(id) // crypto/rand.Read never returns an error; it crashes the program instead
-	return base64.RawURLEncoding.EncodeToString(id)
-}
-
-func createSession(ctx context.Context, client pb.MedianServiceClient, sessionID string) error {
-	ctx, cancel := context.WithTimeout(ctx, unaryTimeout)
-	defer cancel()
-	_, err := client.CreateSession(ctx, &pb.CreateSessionRequest{SessionId: sessionID})
-	return err
-}
-
-// runAddNumbers sends every batch over one AddNumbers stream, then prints the session's count
-// and, unless it is empty, its median from GetMedian.
-func runAddNumbers(ctx context.Context, client pb.MedianServiceClient, sessionID string, batches [][]float64) error {
-	streamCtx, cancel := context.WithTimeout(ctx, streamTimeout)
-	defer cancel()
-	stream, err := client.AddNumbers(streamCtx)
-	if err != nil {
-		return err
-	}
-	for _, numbers := range batches {
-		err := stream.Send(&pb.AddNumbersRequest{SessionId: sessionID, Numbers: numbers})
-		if err == io.EOF {
-			break // the server has ended the call; CloseAndRecv returns its status
-		}
-		if err != nil {
-			return err
-		}
-	}
-	reply, err := stream.CloseAndRecv()
-	if err != nil {
-		return err
-	}
-	if reply.GetNumberCount() == 0 {
-		fmt.Println("count=0")
-		return nil
-	}
-
-	unaryCtx, cancelUnary := context.WithTimeout(ctx, unaryTimeout)
-	defer cancelUnary()
-	median, err := client.GetMedian(unaryCtx, &pb.GetMedianRequest{SessionId: sessionID})
-	if err != nil {
-		return err
-	}
-	fmt.Printf("count=%d median=%s\n", median.GetNumberCount(), formatMedian(median.GetMedian()))
-	return nil
-}
-
-// runRunningMedian sends every batch over one RunningMedian stream while printing each answer
-// as it arrives.
-func runRunningMedian(ctx context.Context, client pb.MedianServiceClient, sessionID string, batches [][]float64) error {
-	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
-	defer cancel()
-	stream, err := client.RunningMedian(ctx)
-	if err != nil {
-		return err
-	}
-	received := make(chan error, 1)
-	go func() {
-		for {
-			reply, err := stream.Recv()
-			if err == io.EOF {
-				received <- nil
-				return
-			}
-			if err != nil {
-				received <- err
-				return
-			}
-			if reply.Median == nil {
-				fmt.Printf("count=%d\n", reply.GetNumberCount())
-			} else {
-				fmt.Printf("count=%d median=%s\n", reply.GetNumberCount(), formatMedian(reply.GetMedian()))
-			}
-		}
-	}()
-	for _, numbers := range batches {
-		err := stream.Send(&pb.RunningMedianRequest{SessionId: sessionID, Numbers: numbers})
-		if err == io.EOF {
-			break // the server has ended the call; Recv returns its status
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if err := stream.CloseSend(); err != nil {
-		return err
-	}
-	return <-received
-}
-
-func runDeleteSession(ctx context.Context, client pb.MedianServiceClient, sessionID string) error {
-	ctx, cancel := context.WithTimeout(ctx, unaryTimeout)
-	defer cancel()
-	_, err := client.DeleteSession(ctx, &pb.DeleteSessionRequest{SessionId: sessionID})
-	return err
 }

@@ -46,23 +46,3 @@ func isRangeError(err error) bool {
 	numError, ok := err.(*strconv.NumError)
 	return ok && numError.Err == strconv.ErrRange
 }
-
-// batches splits numbers into slices of at most size numbers, in order. No numbers at all still
-// make one empty batch, so that the stream carries the session id once.
-func batches(numbers []float64, size int) [][]float64 {
-	if len(numbers) == 0 {
-		return [][]float64{{}}
-	}
-	var out [][]float64
-	for len(numbers) > size {
-		out = append(out, numbers[:size:size])
-		numbers = numbers[size:]
-	}
-	return append(out, numbers)
-}
-
-// formatMedian writes m in the shortest form that parses back to the same double, keeping the
-// sign of -0.
-func formatMedian(m float64) string {
-	return strconv.FormatFloat(m, 'g', -1, 64)
-}

@@ -43,27 +43,3 @@ func TestParseNumbersNamesTheFirstBadToken(t *testing.T) {
 		}
 	}
 }
-
-func TestBatchesKeepOrderAndSendOneEmptyRequestForNoInput(t *testing.T) {
-	if got := batches(nil, 3); len(got) != 1 || len(got[0]) != 0 {
-		t.Errorf("batches(nil, 3) = %v, want one empty batch", got)
-	}
-	got := batches([]float64{1, 2, 3, 4, 5, 6, 7}, 3)
-	if len(got) != 3 || len(got[0]) != 3 || len(got[1]) != 3 || len(got[2]) != 1 || got[2][0] != 7 {
-		t.Errorf("batches of 7 by 3 = %v", got)
-	}
-}
-
-func TestFormatMedianRoundTripsBitForBit(t *testing.T) {
-	for _, m := range []float64{2, 1.5, 0.15000000000000002, math.MaxFloat64, 1e-323,
-		math.SmallestNonzeroFloat64, math.Copysign(0, -1), 0, -2.5e-300, 1e21, 123456789012345680} {
-		text := formatMedian(m)
-		back, err := strconv.ParseFloat(text, 64)
-		if err != nil || math.Float64bits(back) != math.Float64bits(m) {
-			t.Errorf("formatMedian(%v) = %q, parses back to %v (%v)", m, text, back, err)
-		}
-	}
-	if got := formatMedian(math.Copysign(0, -1)); got != "-0" {
-		t.Errorf("formatMedian(-0) = %q, want \"-0\"", got)
-	}
-}

@@ -1,0 +1,65 @@
+// median::Error: a failed call of the median service, with its decoded google.rpc details.
+#ifndef MEDIAN_ERROR_H_
+#define MEDIAN_ERROR_H_
+
+#include <grpcpp/support/status.h>
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace median {
+
+// One field violation of a google.rpc.BadRequest detail.
+struct FieldViolation {
+  std::string field;        // e.g. "numbers[3]"
+  std::string description;  // what is wrong with it
+};
+
+// One violation of a google.rpc.QuotaFailure detail.
+struct QuotaViolation {
+  std::string subject;      // the limit, e.g. "--max-session-numbers"
+  std::string description;  // e.g. "limit 10000000"
+};
+
+// A google.rpc.ErrorInfo detail.
+struct ErrorInfo {
+  std::string reason;  // UPPER_SNAKE_CASE, e.g. "MAX_SESSION_NUMBERS"
+  std::string domain;  // the service that gave it
+  std::map<std::string, std::string> metadata;
+};
+
+// A failed call: the gRPC status code, the server's message, and the google.rpc details the
+// server sent in the `grpc-status-details-bin` trailer (read from grpc::Status::error_details()).
+// what() is "CODE_NAME: message".
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const grpc::Status& status);
+
+  grpc::StatusCode code() const noexcept { return code_; }
+  // The canonical name of the code, e.g. "NOT_FOUND".
+  std::string_view code_name() const noexcept;
+  const std::string& message() const noexcept { return message_; }
+  const std::vector<FieldViolation>& field_violations() const noexcept { return field_violations_; }
+  const std::vector<QuotaViolation>& quota_violations() const noexcept { return quota_violations_; }
+  const std::optional<ErrorInfo>& error_info() const noexcept { return error_info_; }
+  // Whether the library would resume after this error (UNAVAILABLE).
+  bool retryable() const noexcept;
+
+ private:
+  grpc::StatusCode code_;
+  std::string message_;
+  std::vector<FieldViolation> field_violations_;
+  std::vector<QuotaViolation> quota_violations_;
+  std::optional<ErrorInfo> error_info_;
+};
+
+// The canonical name of a gRPC status code ("INVALID_ARGUMENT"); "CODE_<n>" for unknown codes.
+std::string_view StatusCodeName(grpc::StatusCode code) noexcept;
+
+}  // namespace median
+
+#endif  // MEDIAN_ERROR_H_

@@ -1,0 +1,331 @@
+// median::Client: channels, per-call metadata, and exactly-once ingest.
+#include "median/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <deque>
+#include <fstream>
+#include <sstream>
+
+#include "median/v1/median.grpc.pb.h"
+#include "resumer.h"
+
+namespace median {
+namespace {
+
+using Clock = std::chrono::system_clock;
+using std::chrono::milliseconds;
+using detail::kInitialBackoff;
+using detail::kMaxBackoff;
+using detail::Resumer;
+
+constexpr char kSessionHeader[] = "median-session-id";
+constexpr char kAuthorizationHeader[] = "authorization";
+// An AddNumbers stream acknowledges nothing until it ends, so its requests are kept for a resend;
+// past this many numbers the call ends the stream, which acknowledges them, and opens another.
+constexpr std::size_t kMaxUnacknowledgedNumbers = std::size_t{1} << 20;
+// RunningMedian requests in flight before the call waits for an answer; each answer is small, so
+// the server never blocks on sending while this thread is writing.
+constexpr std::size_t kRunningWindow = 64;
+
+std::string ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (!in || contents.str().empty()) {
+    throw std::invalid_argument(std::string("cannot read the ") + what + " \"" + path +
+                                "\": give a readable PEM file");
+  }
+  return contents.str();
+}
+
+// A header value must be printable ASCII; a space or a newline is almost always a copy mistake.
+void CheckToken(const std::string& token) {
+  const bool printable = !token.empty() && std::all_of(token.begin(), token.end(), [](char c) {
+    return c > 0x20 && c < 0x7f;
+  });
+  if (!printable) {
+    throw std::invalid_argument(
+        "the token must be one or more printable ASCII characters without spaces (check for a "
+        "stray newline or quote around it)");
+  }
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ClientOptions& options) {
+  if (!options.tls) return grpc::InsecureChannelCredentials();
+  const TlsOptions& tls = *options.tls;
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    throw std::invalid_argument(
+        "TLS cert_file and key_file go together: give the client certificate and its key");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!tls.ca_file.empty()) ssl.pem_root_certs = ReadFile(tls.ca_file, "CA file");
+  if (!tls.cert_file.empty()) {
+    ssl.pem_cert_chain = ReadFile(tls.cert_file, "client certificate file");
+    ssl.pem_private_key = ReadFile(tls.key_file, "client key file");
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+std::optional<double> OptionalMedian(bool has_median, double median) {
+  return has_median ? std::optional<double>(median) : std::nullopt;
+}
+
+}  // namespace
+
+struct Client::Impl {
+  ClientOptions options;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<median::v1::MedianService::Stub> stub;
+
+  // Every call: its deadline, the routing header (when it names a session) and the token.
+  // The token goes in as metadata rather than as call credentials because gRPC refuses call
+  // credentials on a plaintext channel, and the server accepts tokens on either.
+  void Prepare(grpc::ClientContext* context, const std::string& session_id,
+               Clock::time_point deadline) const {
+    context->set_deadline(deadline);
+    if (!session_id.empty()) context->AddMetadata(kSessionHeader, session_id);
+    if (options.token) context->AddMetadata(kAuthorizationHeader, "Bearer " + *options.token);
+  }
+
+  Clock::time_point UnaryDeadline() const { return Clock::now() + options.timeout; }
+};
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
+  if (options.target.empty()) throw std::invalid_argument("give a target (host:port)");
+  if (options.token) CheckToken(*options.token);
+  if (options.batch_size == 0) throw std::invalid_argument("batch_size must be at least 1");
+  grpc::ChannelArguments arguments;
+  // Reconnect soon after a server comes back, in step with the resume backoff (gRPC's default
+  // starts at 1 s and grows to 120 s). GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at its default:
+  // gRPC also takes it as the time a connection attempt may take, and a TLS handshake with a
+  // busy server can take longer than 100 ms.
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(kInitialBackoff.count()));
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(kMaxBackoff.count()));
+  // gRPC 1.51's pick_first connects again after a failed attempt only once the target has been
+  // resolved again, which the resolver allows only every so often (seconds): after a server
+  // restart the channel would stay down that long. Re-resolving at the pace of the reconnect
+  // backoff brings it back within the backoff.
+  arguments.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
+                   static_cast<int>(kInitialBackoff.count()));
+  impl_->channel =
+      grpc::CreateCustomChannel(options.target, ChannelCredentials(options), arguments);
+  impl_->stub = median::v1::MedianService::NewStub(impl_->channel);
+  impl_->options = std::move(options);
+}
+
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+const ClientOptions& Client::options() const noexcept { return impl_->options; }
+std::size_t Client::batch_size() const noexcept { return impl_->options.batch_size; }
+
+std::string Client::CreateSession(std::string session_id) {
+  const bool chosen_here = session_id.empty();
+  if (chosen_here) session_id = NewId();
+  median::v1::CreateSessionRequest request;
+  request.set_session_id(session_id);
+  const Clock::time_point deadline = impl_->UnaryDeadline();
+  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
+  bool retried = false;
+  while (true) {
+    median::v1::CreateSessionResponse response;
+    grpc::ClientContext context;
+    impl_->Prepare(&context, session_id, deadline);
+    const grpc::Status status = impl_->stub->CreateSession(&context, request, &response);
+    if (status.ok()) return response.session_id();
+    // A fresh 128-bit id that exists after a retry was made by the attempt whose answer was
+    // lost: nobody else could have chosen it. A caller's own id stays ALREADY_EXISTS.
+    if (retried && chosen_here && status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+      return session_id;
+    }
+    if (!resumer.ShouldResume(status)) throw Error(status);
+    retried = true;
+  }
+}
+
+AddResult Client::AddBatches(const std::string& session_id, const BatchSource& next_batch) {
+  const Clock::time_point deadline = Clock::now() + impl_->options.stream_timeout;
+  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
+  const std::string writer_id = NewId();
+  std::uint64_t seq = 0;
+  // The requests of the current stream, all unacknowledged until its final answer.
+  std::vector<median::v1::AddNumbersRequest> sent;
+  std::size_t sent_numbers = 0;
+  bool input_done = false;
+  std::vector<double> batch;
+  AddResult result;
+
+  while (true) {
+    grpc::ClientContext context;
+    impl_->Prepare(&context, session_id, deadline);
+    median::v1::AddNumbersResponse response;
+    std::unique_ptr<grpc::ClientWriter<median::v1::AddNumbersRequest>> stream =
+        impl_->stub->AddNumbers(&context, &response);
+    bool open = true;
+    for (const auto& request : sent) {
+      if (!(open = stream->Write(request))) break;
+    }
+    if (open && !sent.empty()) resumer.Wrote();
+    while (open && !input_done && sent_numbers < kMaxUnacknowledgedNumbers) {
+      if (!next_batch(&batch)) {
+        input_done = true;
+        break;
+      }
+      median::v1::AddNumbersRequest& request = sent.emplace_back();
+      request.set_session_id(session_id);
+      request.set_request_id(writer_id + ":" + std::to_string(++seq));
+      request.mutable_numbers()->Add(batch.begin(), batch.end());
+      sent_numbers += batch.size();
+      open = stream->Write(request);
+      if (open) resumer.Wrote();
+    }
+    if (open) stream->WritesDone();
+    const grpc::Status status = stream->Finish();
+    if (status.ok()) {
+      resumer.Answered();
+      sent.clear();
+      sent_numbers = 0;
+      result = {response.added_count(), response.number_count(),
+                OptionalMedian(response.has_median(), response.median())};
+      if (input_done) return result;
+      continue;  // More input than one stream keeps: the next stream goes on with the same seq.
+    }
+    if (!resumer.ShouldResume(status)) throw Error(status);
+  }
+}
+
+void Client::RunningBatches(const std::string& session_id, const BatchSource& next_batch,
+                            const std::function<void(const RunningResult&)>& on_answer) {
+  const Clock::time_point deadline = Clock::now() + impl_->options.stream_timeout;
+  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
+  const std::string writer_id = NewId();
+  std::uint64_t seq = 0;
+  std::size_t answered = 0;  // requests whose answer on_answer has seen
+  std::deque<median::v1::RunningMedianRequest> unanswered;
+  bool input_done = false;
+  std::vector<double> batch;
+
+  while (true) {
+    grpc::ClientContext context;
+    impl_->Prepare(&context, session_id, deadline);
+    std::unique_ptr<grpc::ClientReaderWriter<median::v1::RunningMedianRequest,
+                                             median::v1::RunningMedianResponse>>
+        stream = impl_->stub->RunningMedian(&context);
+    bool open = true;
+    bool writes_done = false;
+    for (const auto& request : unanswered) {
+      if (!(open = stream->Write(request))) break;
+    }
+    if (open && !unanswered.empty()) resumer.Wrote();
+
+    median::v1::RunningMedianResponse response;
+    auto deliver = [&] {
+      unanswered.pop_front();
+      resumer.Answered();
+      on_answer({answered++, response.added_count(), response.number_count(),
+                 OptionalMedian(response.has_median(), response.median())});
+    };
+    while (open) {
+      while (!input_done && unanswered.size() < kRunningWindow) {
+        if (!next_batch(&batch)) {
+          input_done = true;
+          break;
+        }
+        median::v1::RunningMedianRequest& request = unanswered.emplace_back();
+        request.set_session_id(session_id);
+        request.set_request_id(writer_id + ":" + std::to_string(++seq));
+        request.mutable_numbers()->Add(batch.begin(), batch.end());
+        if (!(open = stream->Write(request))) break;
+        resumer.Wrote();
+      }
+      if (!open) break;
+      if (input_done && !writes_done) {
+        stream->WritesDone();
+        writes_done = true;
+      }
+      if (unanswered.empty()) break;
+      if (!(open = stream->Read(&response))) break;
+      deliver();
+    }
+    // A broken stream may still hold answers that arrived before it broke: they acknowledge
+    // their requests, which are then not resent.
+    while (!unanswered.empty() && stream->Read(&response)) deliver();
+    const grpc::Status status = stream->Finish();
+    if (status.ok() && unanswered.empty() && input_done) return;
+    if (status.ok()) {
+      // The server ended the stream without answering everything: treat as broken.
+      if (!resumer.ShouldResume(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                             "the stream ended before every request was "
+                                             "answered"))) {
+        throw Error(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "the stream ended before every request was answered"));
+      }
+      continue;
+    }
+    if (!resumer.ShouldResume(status)) throw Error(status);
+  }
+}
+
+MedianResult Client::GetMedian(const std::string& session_id) {
+  median::v1::GetMedianRequest request;
+  request.set_session_id(session_id);
+  const Clock::time_point deadline = impl_->UnaryDeadline();
+  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
+  while (true) {
+    median::v1::GetMedianResponse response;
+    grpc::ClientContext context;
+    impl_->Prepare(&context, session_id, deadline);
+    const grpc::Status status = impl_->stub->GetMedian(&context, request, &response);
+    if (status.ok()) return {response.number_count(), response.median()};
+    if (!resumer.ShouldResume(status)) throw Error(status);
+  }
+}
+
+void Client::DeleteSession(const std::string& session_id) {
+  median::v1::DeleteSessionRequest request;
+  request.set_session_id(session_id);
+  median::v1::DeleteSessionResponse response;
+  grpc::ClientContext context;
+  impl_->Prepare(&context, session_id, impl_->UnaryDeadline());
+  const grpc::Status status = impl_->stub->DeleteSession(&context, request, &response);
+  if (!status.ok()) throw Error(status);
+}
+
+SessionPage Client::ListSessions(std::int32_t page_size, const std::string& page_token) {
+  median::v1::ListSessionsRequest request;
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
+  const Clock::time_point deadline = impl_->UnaryDeadline();
+  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
+  while (true) {
+    median::v1::ListSessionsResponse response;
+    grpc::ClientContext context;
+    impl_->Prepare(&context, "", deadline);
+    const grpc::Status status = impl_->stub->ListSessions(&context, request, &response);
+    if (status.ok()) {
+      SessionPage page;
+      page.next_page_token = response.next_page_token();
+      for (const auto& session : response.sessions()) {
+        page.sessions.push_back({session.session_id(), session.number_count()});
+      }
+      return page;
+    }
+    if (!resumer.ShouldResume(status)) throw Error(status);
+  }
+}
+
+std::vector<SessionSummary> Client::ListAllSessions(std::int32_t page_size) {
+  std::vector<SessionSummary> sessions;
+  std::string token;
+  do {
+    SessionPage page = ListSessions(page_size, token);
+    std::move(page.sessions.begin(), page.sessions.end(), std::back_inserter(sessions));
+    token = std::move(page.next_page_token);
+  } while (!token.empty());
+  return sessions;
+}
+
+}  // namespace median

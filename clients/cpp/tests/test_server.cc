@@ -1,0 +1,151 @@
+#include "test_server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+
+namespace median_test {
+
+std::string RepoRoot() { return MEDIAN_REPO_ROOT; }
+
+namespace {
+
+// The folders MakeTempDir made; removed when the test program ends.
+struct TempDirs {
+  std::mutex mutex;
+  std::vector<std::string> paths;
+  ~TempDirs() {
+    for (const std::string& path : paths) {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  }
+};
+TempDirs temp_dirs;
+
+}  // namespace
+
+std::string MakeTempDir() {
+  std::string pattern = "/tmp/median-cpp-test-XXXXXX";
+  if (const char* tmp = std::getenv("TMPDIR")) pattern = std::string(tmp) + "/median-cpp-test-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  std::lock_guard<std::mutex> lock(temp_dirs.mutex);
+  temp_dirs.paths.push_back(pattern);
+  return pattern;
+}
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary);
+  out << contents;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+TestServer::TestServer(std::vector<std::string> flags) : flags_(std::move(flags)) { Start(0); }
+
+TestServer::~TestServer() { Kill(); }
+
+void TestServer::Start(int port) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  std::vector<std::string> args = {RepoRoot() + "/.venv/bin/median-server", "--host", "127.0.0.1",
+                                   "--port", std::to_string(port)};
+  args.insert(args.end(), flags_.begin(), flags_.end());
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    dup2(pipe_fds[1], STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    if (chdir(RepoRoot().c_str()) != 0) _exit(126);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  FILE* err = fdopen(pipe_fds[0], "r");
+  std::string log;
+  char line[4096];
+  const std::string marker = "listening on ";
+  while (fgets(line, sizeof line, err) != nullptr) {
+    const std::string text(line);
+    log += text;
+    const std::size_t at = text.find(marker);
+    if (at == std::string::npos) continue;
+    std::string address = text.substr(at + marker.size());
+    address = address.substr(0, address.find_first_of(" \n"));
+    port_ = std::stoi(address.substr(address.rfind(':') + 1));
+    target_ = "127.0.0.1:" + std::to_string(port_);
+    drain_ = std::thread([err] {
+      char rest[4096];
+      while (fgets(rest, sizeof rest, err) != nullptr) {
+      }
+      fclose(err);
+    });
+    return;
+  }
+  fclose(err);
+  Kill();
+  throw std::runtime_error("median-server did not start; its log:\n" + log);
+}
+
+void TestServer::Kill() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  if (drain_.joinable()) drain_.join();
+}
+
+void TestServer::Restart() {
+  Kill();
+  Start(port_);
+}
+
+namespace {
+
+void Openssl(const std::string& folder, const std::string& args) {
+  const std::string command =
+      "cd '" + folder + "' && openssl " + args + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
+}
+
+}  // namespace
+
+Certificates MakeCertificates(const std::string& folder) {
+  WriteFile(folder + "/openssl.cnf",
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = median test\n"
+            "[ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n"
+            "subjectKeyIdentifier = hash\n"
+            "[server]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+            "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1\n"
+            "[client]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+            "extendedKeyUsage = clientAuth\n");
+  const std::string new_key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ";
+  Openssl(folder, "req -x509 " + new_key +
+                      "-keyout ca.key -out ca.pem -days 2 -subj /CN=ca -config openssl.cnf "
+                      "-extensions ca");
+  for (const std::string name : {"server", "client"}) {
+    Openssl(folder, "req -new " + new_key + "-keyout " + name + ".key -out " + name +
+                        ".csr -subj /CN=" + name + " -config openssl.cnf");
+    Openssl(folder, "x509 -req -in " + name + ".csr -CA ca.pem -CAkey ca.key -set_serial 0x" +
+                        (name == "server" ? std::string("1001") : std::string("1002")) +
+                        " -days 2 -out " + name + ".pem -extfile openssl.cnf -extensions " +
+                        name);
+  }
+  return {folder + "/ca.pem", folder + "/server.pem", folder + "/server.key",
+          folder + "/client.pem", folder + "/client.key"};
+}
+
+}  // namespace median_test

@@ -1,0 +1,243 @@
+// Package testserver starts the project's real median-server for the Go tests, and makes the
+// certificates and token files they need. Only tests import it.
+package testserver
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Root is the repository root, found from the module's folder (clients/go), so that a test in
+// any package of the module can start the server.
+func root() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	return filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "..", ".."), nil
+}
+
+var listening = regexp.MustCompile(`listening on (\S+):(\d+)`)
+
+// Server is one median-server process; Restart brings it back on the same port and flags.
+type Server struct {
+	// Port is the port the server listens on, the same across restarts.
+	Port string
+
+	t    *testing.T
+	args []string
+	life sync.Mutex // held by Kill and Restart
+	cmd  *exec.Cmd  // the running process; nil after Kill
+	mu   sync.Mutex // guards log
+	log  strings.Builder
+}
+
+// Start starts `.venv/bin/median-server --host 127.0.0.1 --port 0 args...` from the repository
+// root (the Makefile's test target makes .venv first), waits until it logs `listening on`, and
+// kills it when the test ends.
+func Start(t *testing.T, args ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, args: args}
+	port, err := s.start("0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Port = port
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// Addr is the server's "127.0.0.1:<port>".
+func (s *Server) Addr() string { return "127.0.0.1:" + s.Port }
+
+// start runs the server on port and returns the port it listens on. The caller holds s.life
+// or is Start.
+func (s *Server) start(port string) (string, error) {
+	repoRoot, err := root()
+	if err != nil {
+		return "", err
+	}
+	exe, err := filepath.Abs(filepath.Join(repoRoot, ".venv/bin/median-server"))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(exe); err != nil {
+		return "", fmt.Errorf("the server is missing (%v): run `make generate` at the repository root", err)
+	}
+	cmd := exec.Command(exe, append([]string{"--host", "127.0.0.1", "--port", port}, s.args...)...)
+	cmd.Dir = repoRoot
+	dieWithParent(cmd)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	ports := make(chan string, 1)
+	go func() {
+		scanner := bufio.NewScanner(stderr)
+		for scanner.Scan() {
+			line := scanner.Text()
+			s.mu.Lock()
+			s.log.WriteString(line + "\n")
+			s.mu.Unlock()
+			if m := listening.FindStringSubmatch(line); m != nil {
+				select {
+				case ports <- m[2]:
+				default:
+				}
+			}
+		}
+		close(ports)
+	}()
+	select {
+	case p, ok := <-ports:
+		if !ok {
+			cmd.Wait()
+			return "", fmt.Errorf("median-server %v exited before listening:\n%s", s.args, s.Output())
+		}
+		s.cmd = cmd
+		return p, nil
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		return "", fmt.Errorf("median-server %v did not listen within 90 s:\n%s", s.args, s.Output())
+	}
+}
+
+// Output is what the server logged so far.
+func (s *Server) Output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// Kill sends SIGKILL (no shutdown, no flushing) and waits for the process to end. It waits for
+// a Restart in progress first, so a kill is never lost.
+func (s *Server) Kill() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts the server again on its port, with its flags (and so its --data-dir). It may
+// run on any goroutine: a failure is reported with t.Error.
+func (s *Server) Restart() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if _, err := s.start(s.Port); err != nil {
+		s.t.Errorf("restarting: %v", err)
+	}
+}
+
+// Certs are PEM files made with crypto/x509: ca signed the server's certificate (localhost,
+// 127.0.0.1, ::1) and client; otherCA signed nothing used here.
+type Certs struct {
+	CA, ServerCert, ServerKey, ClientCert, ClientKey, OtherCA string
+}
+
+// MakeCerts writes a CA, a server certificate and key signed by it, a client certificate and key
+// signed by it, and another CA, into a temporary folder of the test.
+func MakeCerts(t *testing.T) Certs {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, kind string, der []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	newKey := func() *ecdsa.PrivateKey {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	serial := int64(0)
+	template := func(cn string) *x509.Certificate {
+		serial++
+		return &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(48 * time.Hour),
+		}
+	}
+	newCA := func(cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
+		key := newKey()
+		tmpl := template(cn)
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert, key, der
+	}
+	leaf := func(tmpl *x509.Certificate, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string) (string, string) {
+		key := newKey()
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "PRIVATE KEY", keyDER)
+	}
+	ca, caKey, caDER := newCA("median test CA")
+	_, _, otherDER := newCA("another CA")
+	serverTmpl := template("median test server")
+	serverTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	serverTmpl.DNSNames = []string{"localhost"}
+	serverTmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
+	clientTmpl := template("median test client")
+	clientTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	var c Certs
+	c.CA = write("ca.pem", "CERTIFICATE", caDER)
+	c.OtherCA = write("other-ca.pem", "CERTIFICATE", otherDER)
+	c.ServerCert, c.ServerKey = leaf(serverTmpl, ca, caKey, "server")
+	c.ClientCert, c.ClientKey = leaf(clientTmpl, ca, caKey, "client")
+	return c
+}
+
+// TokenFile writes a `--auth-tokens` file naming token for tenant "tests".
+func TokenFile(t *testing.T, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("# token tenant\n%s tests\n", token)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,74 @@
+package median
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+const (
+	firstBackoff = 100 * time.Millisecond
+	maxBackoff   = 2 * time.Second
+)
+
+// retryable reports whether a call may be resumed after err: UNAVAILABLE, which grpc-go gives
+// for a refused connection, a transport broken under the call and a server that is draining;
+// and CANCELLED while the caller's own context is still live, which is how grpc-go reports a
+// stream the server or a proxy reset (RST_STREAM CANCEL, e.g. a server stopping after its
+// grace period). Every refusal (INVALID_ARGUMENT, NOT_FOUND, ...) and the caller's own
+// cancellation or deadline are final.
+func retryable(ctx context.Context, err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true
+	case codes.Canceled:
+		return ctx.Err() == nil
+	}
+	return false
+}
+
+// retrier decides, after each failed attempt of one call, whether to try again and waits the
+// backoff. Its budget is the client's retry time, counted from the first failure that no
+// acknowledgement has followed, and the context's deadline.
+type retrier struct {
+	c     *Client
+	since time.Time // the first failure since the last acknowledgement; zero: none
+	delay time.Duration
+}
+
+// progressed records an acknowledgement: the next failure starts a fresh budget and backoff.
+func (r *retrier) progressed() { r.since, r.delay = time.Time{}, 0 }
+
+// wait returns nil after sleeping the backoff when err may be retried, and otherwise the
+// error the call returns: err itself as an *Error (the last UNAVAILABLE when the budget or the
+// deadline runs out), or DEADLINE_EXCEEDED / CANCELLED when the context ends while waiting.
+// Backoff: exponential from 100 ms to 2 s with "equal jitter" (half fixed, half random).
+func (r *retrier) wait(ctx context.Context, err error) error {
+	if !retryable(ctx, err) || r.c.s.retryFor <= 0 {
+		return toError(err)
+	}
+	now := time.Now()
+	if r.since.IsZero() {
+		r.since = now
+	}
+	r.delay = min(max(2*r.delay, firstBackoff), maxBackoff)
+	sleep := r.delay/2 + rand.N(r.delay/2+1)
+	wake := now.Add(sleep)
+	if wake.After(r.since.Add(r.c.s.retryFor)) {
+		return toError(err)
+	}
+	if deadline, ok := ctx.Deadline(); ok && wake.After(deadline) {
+		return toError(err)
+	}
+	timer := time.NewTimer(sleep)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return toError(ctx.Err())
+	}
+}

@@ -1,0 +1,299 @@
+//! A real `median-server` on a loopback port for the library's tests, and test certificates.
+//!
+//! The server is the repository's (`.venv/bin/median-server`, made by `make venv generate` at
+//! the top; `make -C clients/rust test` runs that first). It logs `listening on HOST:PORT` on
+//! standard error once it serves; a thread keeps reading its log so that the pipe never fills.
+
+#![allow(dead_code)] // each test file uses its own part of this module
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a server may take to start on this shared, busy machine.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    args: Vec<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts a server on a free port with `args` (flags of `median-server`).
+    pub fn start(args: &[&str]) -> Server {
+        Server::start_on(0, args.iter().map(|arg| arg.to_string()).collect())
+    }
+
+    fn start_on(port: u16, args: Vec<String>) -> Server {
+        let program = repository().join(".venv/bin/median-server");
+        assert!(
+            program.exists(),
+            "{} is missing: run `make venv generate` at the top of the repository",
+            program.display()
+        );
+        let mut child = Command::new(&program)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("median-server starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (listening, port_told) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some((_, address)) = line.split_once("listening on ") {
+                    let address = address.split_whitespace().next().unwrap_or_default();
+                    let port = address
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse::<u16>().ok());
+                    let _ = listening.send(port);
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let port = match port_told.recv_timeout(START_TIMEOUT) {
+            Ok(Some(port)) => port,
+            _ => {
+                let _ = child.kill();
+                panic!("median-server did not start: {:?}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            port,
+            args,
+            log,
+        }
+    }
+
+    /// `HOST:PORT` of the server.
+    pub fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `localhost:PORT`, the name the test server certificate carries.
+    pub fn tls_target(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    /// SIGKILL: no goodbye to the clients, nothing flushed that was not committed.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A new server on the same port with the same flags (e.g. the same `--data-dir`).
+    pub fn restart(&mut self) {
+        self.kill();
+        let fresh = Server::start_on(self.port, self.args.clone());
+        *self = fresh;
+    }
+
+    /// Every line the server has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the server has logged a line that contains every one of `parts` (it logs on
+    /// its own time, and a thread reads it): true once it has, false after 30 s.
+    pub fn logged(&self, parts: &[&str]) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let matches = |line: &String| parts.iter().all(|part| line.contains(part));
+            if self.log.lock().unwrap().iter().any(matches) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh folder under the system's temporary folder, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let unique = median_client::new_id().unwrap();
+        let path = std::env::temp_dir().join(format!("median-rust-{name}-{unique}"));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self, file: &str) -> String {
+        self.0.join(file).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// PEM files made with the `openssl` command: `ca` signed `server` (for localhost, 127.0.0.1
+/// and ::1) and `client`; `other_ca` signed nothing the server trusts. P-256 keys, two days.
+pub struct Certificates {
+    pub dir: TempDir,
+}
+
+const OPENSSL_CONFIG: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = median test
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+[client]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+";
+
+fn openssl(dir: &TempDir, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .expect("the openssl command runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+const NEW_KEY: [&str; 6] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+];
+
+impl Certificates {
+    pub fn make() -> Certificates {
+        let dir = TempDir::new("certs");
+        std::fs::write(dir.0.join("openssl.cnf"), OPENSSL_CONFIG).unwrap();
+        for ca in ["ca", "other_ca"] {
+            let (key, cert) = (format!("{ca}.key"), format!("{ca}.pem"));
+            let subject = format!("/CN={ca}");
+            let mut args = vec!["req", "-x509"];
+            args.extend(NEW_KEY);
+            args.extend([key.as_str(), "-out", &cert, "-days", "2", "-subj", &subject]);
+            args.extend(["-config", "openssl.cnf", "-extensions", "ca"]);
+            openssl(&dir, &args);
+        }
+        for (name, kind) in [("server", "server"), ("client", "client")] {
+            let (key, cert, csr) = (
+                format!("{name}.key"),
+                format!("{name}.pem"),
+                format!("{name}.csr"),
+            );
+            let subject = format!("/CN={name}");
+            let mut args = vec!["req", "-new"];
+            args.extend(NEW_KEY);
+            args.extend([
+                key.as_str(),
+                "-out",
+                &csr,
+                "-subj",
+                &subject,
+                "-config",
+                "openssl.cnf",
+            ]);
+            openssl(&dir, &args);
+            openssl(
+                &dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    &cert,
+                    "-days",
+                    "2",
+                    "-extfile",
+                    "openssl.cnf",
+                    "-extensions",
+                    kind,
+                ],
+            );
+        }
+        Certificates { dir }
+    }
+
+    pub fn path(&self, file: &str) -> String {
+        self.dir.path(file)
+    }
+
+    pub fn read(&self, file: &str) -> Vec<u8> {
+        std::fs::read(self.dir.0.join(file)).unwrap()
+    }
+}
+
+/// The median of `numbers` the way the service defines it: the middle number, or the mean of
+/// the two middle numbers (as `a + (b - a) / 2`, which cannot overflow).
+pub fn reference_median(numbers: &[f64]) -> f64 {
+    let mut sorted = numbers.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        let (low, high) = (sorted[middle - 1], sorted[middle]);
+        low / 2.0 + high / 2.0
+    }
+}
+
+/// Numbers that no two requests share and whose median is not a round value: a fixed
+/// pseudo-random sequence (xorshift), so that a number counted twice or lost moves the median.
+pub fn numbers(count: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed | 1;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2e6 - 1e6
+        })
+        .collect()
+}

@@ -1,0 +1,231 @@
+/**
+ * Test helpers: a real `median-server` process on a loopback port, and test certificates made
+ * with the `openssl` command (two CAs, a server certificate for localhost/127.0.0.1/::1, and a
+ * client certificate of each CA).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+/** The repository's root (this file runs from clients/typescript/dist/test/). */
+export const ROOT = resolve(__dirname, "..", "..", "..", "..");
+const SERVER = join(ROOT, ".venv", "bin", "median-server");
+/** How long a server may take to start on a busy machine. */
+const START_TIMEOUT_MS = 60_000;
+
+/** A running `median-server`; `stop()` ends it (SIGTERM), `kill()` SIGKILLs it. */
+export class Server {
+  private process: ChildProcess | undefined;
+  target = "";
+  port = 0;
+  log = "";
+
+  private constructor(private readonly args: readonly string[]) {}
+
+  /** Starts `median-server --port 0 ARGS` (or on `port`) and waits for its listening line. */
+  static async start(args: readonly string[] = [], port = 0): Promise<Server> {
+    const server = new Server(args);
+    await server.launch(port);
+    return server;
+  }
+
+  private launch(port: number): Promise<void> {
+    const child = spawn(SERVER, ["--port", String(port), "--log-level", "info", ...this.args], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    this.process = child;
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`median-server did not start in time:\n${this.log}`));
+      }, START_TIMEOUT_MS);
+      child.stderr!.setEncoding("utf8");
+      child.stderr!.on("data", (chunk: string) => {
+        this.log += chunk;
+        const match = /listening on (\S+):(\d+)/.exec(this.log);
+        if (match !== null && this.port === 0) {
+          clearTimeout(timer);
+          this.port = Number(match[2]);
+          this.target = `${match[1]}:${this.port}`;
+          resolvePromise();
+        }
+      });
+      child.on("exit", (code, signal) => {
+        clearTimeout(timer);
+        if (this.process === child && this.port === 0) {
+          reject(new Error(`median-server exited (${code ?? signal}):\n${this.log}`));
+        }
+      });
+    });
+  }
+
+  /** SIGKILLs the server and waits until it is gone. */
+  async kill(): Promise<void> {
+    await this.signal("SIGKILL");
+  }
+
+  /** Starts the server again with the same flags on the same port. */
+  async restart(): Promise<void> {
+    const port = this.port;
+    this.port = 0;
+    this.log = "";
+    for (let tries = 0; ; tries += 1) {
+      try {
+        await this.launch(port);
+        return;
+      } catch (error) {
+        // The port may linger for a moment after a SIGKILL.
+        if (tries >= 20) {
+          throw error;
+        }
+        await new Promise((resolveWait) => setTimeout(resolveWait, 250));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.signal("SIGTERM");
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<void> {
+    const child = this.process;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) {
+      return;
+    }
+    const exited = new Promise((resolveExit) => child.once("exit", resolveExit));
+    child.kill(signal);
+    await exited;
+  }
+}
+
+/** A temporary folder, removed by `remove()`. */
+export function temporaryFolder(): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), "median-ts-test-"));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+const OPENSSL_CONFIG = `[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = median test
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+[client]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+`;
+
+/** Paths of PEM files: `ca` signed `server` and `client`; `otherCa` signed `otherClient`. */
+export interface Certificates {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  otherCa: string;
+  otherClientCert: string;
+  otherClientKey: string;
+}
+
+/** Makes test certificates (P-256 keys, valid for two days) in `folder`. */
+export function makeCertificates(folder: string): Certificates {
+  const config = join(folder, "openssl.cnf");
+  writeFileSync(config, OPENSSL_CONFIG);
+  const openssl = (...args: string[]): void => {
+    execFileSync("openssl", args, { cwd: folder, stdio: "pipe" });
+  };
+  const newKey = (key: string): string[] => [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+  ];
+  const makeCa = (name: string): void => {
+    openssl(
+      "req",
+      "-x509",
+      ...newKey(`${name}.key`),
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-config",
+      config,
+      "-extensions",
+      "ca",
+    );
+  };
+  const makeSigned = (name: string, ca: string, kind: string): void => {
+    openssl(
+      "req",
+      "-new",
+      ...newKey(`${name}.key`),
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${name}`,
+      "-config",
+      config,
+    );
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${ca}.pem`,
+      "-CAkey",
+      `${ca}.key`,
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-out",
+      `${name}.pem`,
+      "-extfile",
+      config,
+      "-extensions",
+      kind,
+    );
+  };
+  makeCa("ca");
+  makeCa("other-ca");
+  makeSigned("server", "ca", "server");
+  makeSigned("client", "ca", "client");
+  makeSigned("other-client", "other-ca", "client");
+  const at = (name: string): string => join(folder, name);
+  return {
+    ca: at("ca.pem"),
+    serverCert: at("server.pem"),
+    serverKey: at("server.key"),
+    clientCert: at("client.pem"),
+    clientKey: at("client.key"),
+    otherCa: at("other-ca.pem"),
+    otherClientCert: at("other-client.pem"),
+    otherClientKey: at("other-client.key"),
+  };
+}
+
+/**
+ * The median of `numbers`: the middle one, or the mean of the two middle ones. Exact for the
+ * integers below 2^52 the tests use (the sum of two of them is exact).
+ */
+export function referenceMedian(numbers: readonly number[]): number {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
