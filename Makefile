@@ -69,8 +69,42 @@ clients-python: generate ## Build one language's client (clients-go, clients-jav
 $(addprefix clients-,$(filter-out python,$(LANGUAGES))): clients-%: generate
 	$(MAKE) -C clients/$* build
 
+# The Debian packages the tests need: the C++ client's toolchain and libraries, and Redis for
+# the benchmarks' baseline. Debian 12's own versions (the C++ client builds against them).
+APT_PACKAGES := pkg-config cmake ninja-build g++ protobuf-compiler protobuf-compiler-grpc \
+  libgrpc++-dev libprotobuf-dev redis-server
+
+.PHONY: system-packages
+system-packages: ## Install the missing Debian packages the tests need (apt as root, else sudo).
+	@if ! command -v dpkg-query >/dev/null; then \
+	  echo "system-packages: not a Debian system; install by hand: $(APT_PACKAGES)" >&2; exit 0; \
+	fi; \
+	missing=(); \
+	for package in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -q "install ok installed" || \
+	    missing+=("$$package"); \
+	done; \
+	if (( $${#missing[@]} )); then \
+	  echo "installing: $${missing[*]}"; \
+	  sudo_or_not=(); [[ $$(id -u) -eq 0 ]] || sudo_or_not=(sudo); \
+	  "$${sudo_or_not[@]}" apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive "$${sudo_or_not[@]}" apt-get install -y -qq \
+	    --no-install-recommends "$${missing[@]}"; \
+	fi
+
+.PHONY: unit-tests $(addprefix unit-,$(LANGUAGES))
+unit-tests: $(addprefix unit-,$(LANGUAGES)) ## Run every language's own unit tests (unit-go, unit-java, ...).
+unit-python: generate
+	@echo "clients/python: its unit tests run in pytest (tests/test_python_client.py)"
+$(addprefix unit-,$(filter-out python,$(LANGUAGES))): unit-%: generate
+	$(MAKE) -C clients/$* test
+
 .PHONY: test
-test: generate clients $(if $(shell command -v go),tools/bin/grpcurl) ## Run every test: unit, service, cross-language.
+test: ## Run every test: system packages, every client built, its unit tests, then pytest.
+	$(MAKE) system-packages
+	$(MAKE) generate clients
+	$(MAKE) unit-tests
+	$(if $(shell command -v go),$(MAKE) tools/bin/grpcurl)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint
@@ -90,7 +124,7 @@ tools/bin/grpcurl:
 
 .PHONY: clean
 clean: ## Remove everything `make` made.
-	rm -rf $(VENV) tools/node_modules $(PY_GEN_DIR)/median
+	rm -rf $(VENV) tools/node_modules $(PY_GEN_DIR)/median clients/python/build tests/consumers/python/.venv
 	for lang in go java typescript cpp rust; do $(MAKE) -C clients/$$lang clean; done
 
 .PHONY: bench

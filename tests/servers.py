@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -58,11 +60,21 @@ def run_server_expecting_exit(*flags: str) -> tuple[int, str]:
     return result.returncode, result.stderr
 
 
+def free_port() -> int:
+    """A loopback port that nothing listens on right now (for a server restarted on its port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def running_server(*flags: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """Runs `median-server --port 0 FLAGS...` until the block ends, then stops it."""
+def running_server(
+    *flags: str, env: dict[str, str] | None = None, port: int = 0
+) -> Iterator[RunningServer]:
+    """Runs `median-server --port PORT FLAGS...` (PORT 0: a free one) until the block ends, then
+    stops it."""
     process = subprocess.Popen(
-        [str(SERVER), "--port", "0", *flags],
+        [str(SERVER), "--port", str(port), *flags],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -92,3 +104,50 @@ def running_server(*flags: str, env: dict[str, str] | None = None) -> Iterator[R
         process.wait(timeout=30)
         reader.join(timeout=10)
         stderr.close()
+
+
+class CrashingServer:
+    """A `median-server --data-dir` on a fixed port that the test SIGKILLs and restarts."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        self.kills = 0
+        self._stack = contextlib.ExitStack()
+        self._server: RunningServer | None = None
+
+    def __enter__(self) -> CrashingServer:
+        self._start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:  # the killed server's port may take a moment to be free again
+            try:
+                self._server = self._stack.enter_context(
+                    running_server("--data-dir", str(self.data_dir), port=self.port)
+                )
+                return
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILLs the server: no drain, nothing flushed but what was committed."""
+        assert self._server is not None
+        self._server.process.kill()
+        assert self._server.process.wait(timeout=30) == -9
+        self.kills += 1
+
+    def restart(self) -> None:
+        """Starts the server again on the same folder and port."""
+        self._start()
+
+    def kill_and_restart(self) -> None:
+        self.kill()
+        self.restart()

@@ -259,3 +259,48 @@ async def test_a_request_whose_caller_is_cancelled_is_still_applied_once_committ
     restored, journal = await open_store(data_dir, "always")
     assert restored.snapshot("s").number_count == 3
     await journal.close()
+
+
+async def test_every_writers_highest_seq_survives_a_restart(data_dir: Path) -> None:
+    store, journal = await open_store(data_dir, "batch", remembered=8)
+    await store.create_session("s")
+    for writer in range(40):  # far more requests than the 8 plain ids remembered
+        for seq in (1, 2, 3):
+            await store.add("s", [float(writer)], request_id=f"w{writer}:{seq}")
+    await store.add("s", [], request_id="empty:1")  # adds nothing, so records nothing
+    await journal.close()
+
+    (rows,) = query(data_dir, "SELECT count(*) FROM writers")
+    assert rows == 40
+    restored, journal = await open_store(data_dir, "batch", remembered=8)
+    for writer in range(40):
+        for seq in (1, 2, 3):
+            retried = await restored.add("s", [99.0], request_id=f"w{writer}:{seq}")
+            assert retried.added_count == 0
+    assert (await restored.add("s", [5.0], request_id="w0:4")).added_count == 1
+    assert restored.snapshot("s").number_count == 40 * 3 + 1
+    await restored.delete("s")
+    await journal.close()
+    (rows,) = query(data_dir, "SELECT count(*) FROM writers")
+    assert rows == 0
+
+
+async def test_a_schema_version_1_folder_is_upgraded_and_keeps_its_sessions(
+    data_dir: Path,
+) -> None:
+    store, journal = await open_store(data_dir, "always")
+    await store.create_session("s")
+    await store.add("s", [1.0, 2.0], request_id="old")
+    await journal.close()
+    with contextlib.closing(sqlite3.connect(data_dir / FILE_NAME)) as database:
+        database.execute("DROP TABLE writers")
+        database.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        database.commit()
+
+    restored, journal = await open_store(data_dir, "always")
+    assert restored.snapshot("s").number_count == 2
+    assert (await restored.add("s", [1.0], request_id="old")).added_count == 0
+    assert (await restored.add("s", [3.0], request_id="w:1")).added_count == 1
+    await journal.close()
+    assert query(data_dir, "SELECT value FROM meta WHERE key = 'schema_version'") == ("2",)
+    assert query(data_dir, "SELECT writer, seq FROM writers") == ("w", 1)

@@ -260,3 +260,41 @@ def test_a_second_server_on_the_same_folder_stops_with_a_clear_error(tmp_path: P
         assert first.process.poll() is None
     assert status == 1
     assert "another median-server is using this folder" in stderr
+
+
+def test_every_writer_of_a_session_resending_after_a_sigkill_adds_nothing(tmp_path: Path) -> None:
+    """Three `<writer>:<seq>` writers send 1,500 requests in all (past the 1,024 plain ids a
+    session remembers); after a SIGKILL and a restart on the folder, each writer's resend of
+    every request adds nothing, and a writer's next request is applied."""
+    writers = {
+        f"writer{w}": [[float(w * 10_000 + i), float(-i)] for i in range(500)] for w in range(3)
+    }
+
+    def stream(writer: str, batches: list[list[float]]) -> Iterator[median_pb2.AddNumbersRequest]:
+        for seq, numbers in enumerate(batches, start=1):
+            yield median_pb2.AddNumbersRequest(
+                session_id="s", numbers=numbers, request_id=f"{writer}:{seq}"
+            )
+
+    every_number = [n for batches in writers.values() for batch in batches for n in batch]
+    with (
+        running_server("--data-dir", str(tmp_path)) as first,
+        grpc.insecure_channel(first.target) as channel,
+    ):
+        stub = stub_for(channel)
+        stub.CreateSession(median_pb2.CreateSessionRequest(session_id="s"), timeout=10)
+        for writer, batches in writers.items():
+            assert stub.AddNumbers(stream(writer, batches), timeout=60).added_count == 1000
+        first.process.kill()
+        assert first.process.wait(timeout=10) == -9
+
+    with (
+        running_server("--data-dir", str(tmp_path)) as second,
+        grpc.insecure_channel(second.target) as channel,
+    ):
+        stub = stub_for(channel)
+        for writer, batches in writers.items():
+            assert stub.AddNumbers(stream(writer, batches), timeout=60).added_count == 0
+        assert get_median(stub, "s") == (len(every_number), statistics.median(every_number))
+        more = stub.AddNumbers(stream("writer0", [*writers["writer0"], [1.5]]), timeout=60)
+        assert (more.added_count, more.number_count) == (1, len(every_number) + 1)

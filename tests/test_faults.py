@@ -27,6 +27,12 @@ Code = grpc.StatusCode
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SESSION_NUMBERS = 50_000
 VALID_ID = "[A-Za-z0-9._-]{1,128}"
+WRITER_ID = re.compile(r"(.+):([1-9][0-9]{0,17})")  # API.md: `<writer>:<seq>`
+
+
+def writer_sequence(request_id: str) -> tuple[str, int] | None:
+    match = WRITER_ID.fullmatch(request_id)
+    return (match[1], int(match[2])) if match else None
 
 
 def resident_bytes(pid: int) -> int:
@@ -65,7 +71,10 @@ session_ids = st.one_of(
 finite = st.floats(allow_nan=False, allow_infinity=False)
 special = st.sampled_from([math.nan, math.inf, -math.inf])
 request_ids = st.one_of(
-    st.just(""), st.text(max_size=70), st.from_regex(r"[ -~]{1,64}", fullmatch=True)
+    st.just(""),
+    st.text(max_size=70),
+    st.from_regex(r"[ -~]{1,64}", fullmatch=True),
+    st.from_regex(r"[ab]:[1-9]", fullmatch=True),  # the `<writer>:<seq>` rule
 )
 
 
@@ -114,6 +123,26 @@ def expected_code(
 
 MODEL: dict[str, list[float]] = {}
 APPLIED_IDS: dict[str, set[str]] = {}
+WRITER_SEQS: dict[str, dict[str, int]] = {}
+
+
+def is_retry(session_id: str, request_id: str) -> bool:
+    """API.md's rule: `<writer>:<seq>` at or below the writer's highest applied seq, or a
+    remembered plain id."""
+    writer = writer_sequence(request_id)
+    if writer is not None:
+        return writer[1] <= WRITER_SEQS[session_id].get(writer[0], 0)
+    return request_id in APPLIED_IDS[session_id]
+
+
+def remember(session_id: str, request_id: str, numbers: list[float]) -> None:
+    writer = writer_sequence(request_id)
+    if writer is None:
+        if request_id:
+            APPLIED_IDS[session_id].add(request_id)
+    elif numbers:  # a writer is recorded once it adds numbers
+        seqs = WRITER_SEQS[session_id]
+        seqs[writer[0]] = max(writer[1], seqs.get(writer[0], 0))
 
 
 def ensure_session(stub: median_pb2_grpc.MedianServiceStub, session_id: str) -> None:
@@ -122,6 +151,7 @@ def ensure_session(stub: median_pb2_grpc.MedianServiceStub, session_id: str) -> 
     stub.CreateSession(median_pb2.CreateSessionRequest(session_id=session_id), timeout=10)
     MODEL[session_id] = []
     APPLIED_IDS[session_id] = set()
+    WRITER_SEQS[session_id] = {}
 
 
 @settings(
@@ -156,7 +186,7 @@ def test_generated_requests_get_their_documented_status_and_leave_state_consiste
         response_deserializer=median_pb2.AddNumbersResponse.FromString,
     )
     expected = expected_code(session_id, numbers, request_id, MODEL)
-    if expected == Code.OK and request_id in APPLIED_IDS[session_id]:
+    if expected == Code.OK and is_retry(session_id, request_id):
         before = len(MODEL[session_id])
         answer = add_raw(iter([raw]), timeout=30)
         assert answer.added_count == 0
@@ -164,8 +194,7 @@ def test_generated_requests_get_their_documented_status_and_leave_state_consiste
     elif expected == Code.OK:
         answer = add_raw(iter([raw]), timeout=30)
         MODEL[session_id].extend(numbers)
-        if request_id:
-            APPLIED_IDS[session_id].add(request_id)
+        remember(session_id, request_id, numbers)
         assert answer.added_count == len(numbers)
     else:
         with pytest.raises(grpc.RpcError) as refused:

@@ -257,3 +257,80 @@ def test_create_does_not_sweep_every_session() -> None:
     store.create("new")
     assert len(store) == 2, "sweeping is left to expire_idle while under the limit"
     assert store.expire_idle() == 1
+
+
+async def test_a_writer_request_at_or_below_its_highest_applied_seq_is_a_retry() -> None:
+    store = store_with()
+    store.create("s")
+    assert (await store.add("s", [1.0], request_id="w:1")).added_count == 1
+    assert (await store.add("s", [2.0, 3.0], request_id="w:2")).added_count == 2
+    assert (await store.add("s", [2.0, 3.0], request_id="w:2")).added_count == 0
+    assert (await store.add("s", [1.0], request_id="w:1")).added_count == 0
+    assert (await store.add("s", [4.0], request_id="w:3")).added_count == 1
+    assert (await store.add("s", [5.0], request_id="other:1")).added_count == 1
+    assert store.snapshot("s") == Snapshot("s", 5, 3.0)
+
+
+async def test_every_writer_of_a_session_is_remembered_past_1024_other_requests() -> None:
+    store = store_with()
+    store.create("s")
+    writers = [f"writer{index}" for index in range(3 * REMEMBERED_REQUEST_IDS)]
+    for name in writers:
+        await store.add("s", [1.0], request_id=f"{name}:1")
+        await store.add("s", [2.0], request_id=f"{name}:2")
+    for name in writers:
+        assert (await store.add("s", [1.0], request_id=f"{name}:1")).added_count == 0
+        assert (await store.add("s", [2.0], request_id=f"{name}:2")).added_count == 0
+    assert store.snapshot("s").number_count == 2 * len(writers)
+
+
+async def test_writers_are_per_session_and_forgotten_with_their_session() -> None:
+    store = store_with()
+    store.create("a")
+    store.create("b")
+    await store.add("a", [1.0], request_id="w:1")
+    assert (await store.add("b", [1.0], request_id="w:1")).added_count == 1
+    await store.delete("a")
+    store.create("a")
+    assert (await store.add("a", [1.0], request_id="w:1")).added_count == 1
+
+
+async def test_a_writer_is_recorded_only_once_it_adds_numbers() -> None:
+    store = store_with()
+    store.create("s")
+    await store.add("s", [], request_id="w:1")
+    assert (await store.add("s", [7.0], request_id="w:1")).added_count == 1
+    assert (await store.add("s", [7.0], request_id="w:1")).added_count == 0
+
+
+async def test_request_ids_not_of_the_writer_form_keep_the_last_1024_rule() -> None:
+    store = store_with()
+    store.create("s")
+    # Not `<writer>:<seq>`: no writer, seq 0, a leading zero, no digits.
+    odd_ids = [":1", "w:0", "w:01", "w:", "w:x", "plain"]
+    for request_id in odd_ids:
+        assert (await store.add("s", [1.0], request_id=request_id)).added_count == 1
+        assert (await store.add("s", [1.0], request_id=request_id)).added_count == 0
+    for index in range(REMEMBERED_REQUEST_IDS):
+        await store.add("s", [2.0], request_id=f"id-{index}")
+    assert (await store.add("s", [1.0], request_id="plain")).added_count == 1
+
+
+def test_writer_sequence_splits_at_the_last_colon() -> None:
+    from median_server.validation import writer_sequence
+
+    assert writer_sequence("AbC-_9:12") == ("AbC-_9", 12)
+    assert writer_sequence("a:b:3") == ("a:b", 3)
+    assert writer_sequence("w:123456789012345678") == ("w", 123456789012345678)
+    for not_a_writer in (
+        "",
+        "w",
+        "w:",
+        ":5",
+        "w:0",
+        "w:007",
+        "w:-1",
+        "w:1x",
+        "w:1234567890123456789",
+    ):
+        assert writer_sequence(not_a_writer) is None

@@ -8,6 +8,15 @@ only when the request is complete, nobody sees half of it.
 With a journal (`--data-dir`), every change is committed to it before it is applied in memory
 and answered: a request is reserved against the limits, committed, applied, then published. A
 refused request writes nothing. Without one, nothing here waits on anything but the lock.
+
+Retries are recognised two ways. A request id of the form `<writer>:<seq>` (what the client
+libraries send: one writer per ingest call, seq 1, 2, 3, ... in sending order) is a retry when
+its seq is at or below the highest seq the session has applied for that writer; the session
+keeps that highest seq for every writer that has added numbers to it, for the session's whole
+life, so any number of writers may resume after any number of requests. Memory: one entry per
+writer (about 150 bytes), never more writers than numbers in the session, freed with the
+session (deleted or expired). Any other request id is a retry when it is among the last
+`REMEMBERED_REQUEST_IDS` other ids the session applied.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from median_server.errors import (
 )
 from median_server.median_finder import MedianFinder, Numbers, as_numbers
 from median_server.storage import DataFolderError, Journal
+from median_server.validation import writer_sequence
 
 REMEMBERED_REQUEST_IDS = 1024
 DEFAULT_PAGE_SIZE = 100
@@ -75,6 +85,8 @@ class _Session:
     finder: MedianFinder = field(default_factory=MedianFinder)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     applied_request_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    # The highest applied seq of each `<writer>:<seq>` writer that added numbers.
+    writer_seqs: dict[str, int] = field(default_factory=dict)
     reserved: int = 0  # numbers counted against the limits, applied or being applied
     deleted: bool = False
     snapshot: Snapshot = field(init=False)
@@ -82,8 +94,27 @@ class _Session:
     def __post_init__(self) -> None:
         self.snapshot = Snapshot(self.session_id, 0, None)
 
-    def remember(self, request_id: str) -> None:
-        if request_id:
+    def already_applied(self, request_id: str) -> bool:
+        """Whether a request with this id was applied before (a retry)."""
+        if not request_id:
+            return False
+        if (writer := writer_sequence(request_id)) is not None:
+            name, seq = writer
+            return seq <= self.writer_seqs.get(name, 0)
+        if request_id in self.applied_request_ids:
+            self.applied_request_ids.move_to_end(request_id)
+            return True
+        return False
+
+    def remember(self, request_id: str, added: int) -> None:
+        """Records an applied request's id. A writer is recorded only once it adds numbers:
+        applying an empty request twice changes nothing, and writers stay at most as many as
+        the session's numbers."""
+        if (writer := writer_sequence(request_id)) is not None:
+            if added:
+                name, seq = writer
+                self.writer_seqs[name] = max(seq, self.writer_seqs.get(name, 0))
+        elif request_id:
             self.applied_request_ids[request_id] = None
             if len(self.applied_request_ids) > REMEMBERED_REQUEST_IDS:
                 self.applied_request_ids.popitem(last=False)
@@ -178,6 +209,7 @@ class SessionStore:
             session = _Session(stored.tenant, stored.session_id, stored.touched_at)
             session.finder.add_many(stored.numbers)  # one batch: one sort of the whole session
             session.applied_request_ids.update(dict.fromkeys(stored.request_ids))
+            session.writer_seqs.update(stored.writer_seqs)
             session.reserved = count
             session.snapshot = Snapshot(stored.session_id, count, session.finder.median())
             self._sessions[stored.tenant, stored.session_id] = session
@@ -247,8 +279,7 @@ class SessionStore:
         async with session.lock:
             if session.deleted:
                 raise SessionNotFoundError(session.session_id)
-            if request_id and request_id in session.applied_request_ids:
-                session.applied_request_ids.move_to_end(request_id)
+            if session.already_applied(request_id):
                 return AddOutcome(0, self._touch(session).snapshot)
             count = len(numbers)
             self._reserve(session, count)
@@ -273,7 +304,7 @@ class SessionStore:
                     if start:
                         await asyncio.sleep(0)
                     session.finder.add_many(numbers[start : start + step])
-            session.remember(request_id)
+            session.remember(request_id, count)
             session.snapshot = Snapshot(
                 session.session_id, len(session.finder), session.finder.median()
             )

@@ -20,11 +20,14 @@ them, so that a start reads about one row per `SMALL_ROW_NUMBERS` numbers: its t
 proportional to the numbers stored. The median depends only on which numbers a session holds,
 not on their order, so rows may be merged in any order.
 
-Layout, schema version 1:
-  meta(key, value)                              "schema_version" -> "1"
+Layout, schema version 2 (version 1 lacked `writers`; it is upgraded in place at the start):
+  meta(key, value)                              "schema_version" -> "2"
   sessions(key, tenant, session_id, touched_at)  touched_at: wall-clock seconds of the last touch
   batches(id, session, numbers, checksum)        one row per request, or per merge of small rows
-  request_ids(id, session, request_id)           the latest `remembered` ids of each session
+  request_ids(id, session, request_id)           the latest `remembered` ids of each session that
+                                                 are not of the `<writer>:<seq>` form
+  writers(session, writer, seq)                  per `<writer>:<seq>` writer of a session, the
+                                                 highest seq applied (all of them, never trimmed)
 """
 
 from __future__ import annotations
@@ -48,11 +51,12 @@ import numpy as np
 
 from median_server.errors import StorageUnavailableError
 from median_server.median_finder import Numbers, as_numbers
+from median_server.validation import writer_sequence
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "median.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SYNC_MODES = ("always", "batch")
 BATCH_WINDOW = 0.002  # seconds `batch` waits for more operations when clients are concurrent
 SMALL_ROW_NUMBERS = 1024  # rows with fewer numbers than this are merged ...
@@ -61,6 +65,14 @@ TOUCH_FLUSH_SECONDS = 1.0  # touches by reads (GetMedian) reach the disk within 
 _SMALL_ROW_BYTES = SMALL_ROW_NUMBERS * 8
 _STORED = np.dtype("<f8")  # little-endian doubles, whatever the machine
 
+_WRITERS_SCHEMA = """
+CREATE TABLE writers (
+    session INTEGER NOT NULL,
+    writer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (session, writer)
+) WITHOUT ROWID;
+"""
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE sessions (
@@ -99,6 +111,7 @@ class StoredSession:
     touched_at: float  # wall-clock seconds
     numbers: Numbers  # float64
     request_ids: list[str]  # oldest first, at most the journal's `remembered`
+    writer_seqs: dict[str, int] = field(default_factory=dict)  # writer -> highest applied seq
 
 
 class _Kind(enum.Enum):
@@ -230,9 +243,12 @@ class Journal:
         (id_rows,) = self._connection.execute(
             "SELECT count(*) FROM request_ids WHERE session = ?", (key,)
         ).fetchone()
+        writer_seqs = dict(
+            self._connection.execute("SELECT writer, seq FROM writers WHERE session = ?", (key,))
+        )
         self._state.small_rows[key] = small_rows
         self._state.request_id_rows[key] = id_rows
-        return StoredSession(tenant, session_id, touched_at, numbers, request_ids)
+        return StoredSession(tenant, session_id, touched_at, numbers, request_ids, writer_seqs)
 
     def start(self) -> None:
         """Starts the writer thread; from here on only it uses the connection."""
@@ -432,7 +448,13 @@ class Journal:
                 )
                 if len(op.blob) < _SMALL_ROW_BYTES:
                     self._state.small_rows[key] = self._state.small_rows.get(key, 0) + 1
-            if op.request_id:
+            if (writer := writer_sequence(op.request_id)) is not None:
+                connection.execute(
+                    "INSERT INTO writers (session, writer, seq) VALUES (?, ?, ?) ON CONFLICT "
+                    "(session, writer) DO UPDATE SET seq = max(seq, excluded.seq)",
+                    (key, *writer),
+                )
+            elif op.request_id:
                 connection.execute(
                     "INSERT INTO request_ids (session, request_id) VALUES (?, ?)",
                     (key, op.request_id),
@@ -453,6 +475,7 @@ class Journal:
         for table, column in (
             ("batches", "session"),
             ("request_ids", "session"),
+            ("writers", "session"),
             ("sessions", "key"),
         ):
             self._connection.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))  # noqa: S608
@@ -620,7 +643,7 @@ def _prepare(connection: sqlite3.Connection, folder: Path) -> None:
     tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
     if not tables:
         # executescript commits what is open before it runs, so the script opens the transaction.
-        connection.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
+        connection.executescript("BEGIN IMMEDIATE;" + _SCHEMA + _WRITERS_SCHEMA)
         connection.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
@@ -637,6 +660,12 @@ def _prepare(connection: sqlite3.Connection, folder: Path) -> None:
             f"--data-dir {folder}: {FILE_NAME} is an SQLite database but not a median-server "
             "data file (it has no schema version); name another folder"
         )
+    if row[0] == "1":  # version 1 differs only by the writers table
+        connection.executescript("BEGIN IMMEDIATE;" + _WRITERS_SCHEMA)
+        connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        connection.execute("COMMIT")
+        log.info("upgraded %s to schema version 2 (the writers table)", folder / FILE_NAME)
+        return
     if row[0] != str(SCHEMA_VERSION):
         raise DataFolderError(
             f"--data-dir {folder}: {FILE_NAME} has schema version {row[0]}, and this server "

@@ -14,6 +14,8 @@ MAX_SESSION_ID_LENGTH = 128
 MAX_REQUEST_ID_LENGTH = 64
 _SESSION_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _REQUEST_ID = re.compile(r"[\x20-\x7e]{1,64}")
+# `<writer>:<seq>`: the exactly-once convention of the client libraries (API.md, request_id).
+_WRITER_REQUEST_ID = re.compile(r"(.+):([1-9][0-9]{0,17})")
 _FEW = 16  # up to this many numbers, the finite check runs on Python floats
 
 
@@ -41,6 +43,21 @@ def check_request_id(request_id: str) -> None:
     raise InvalidArgumentError(
         f"request_id {problem}", (FieldViolation("request_id", f"request_id {problem}"),)
     )
+
+
+def writer_sequence(request_id: str) -> tuple[str, int] | None:
+    """Splits a request id of the form ``<writer>:<seq>`` into (writer, seq), else None.
+
+    `seq` is a decimal number from 1 without leading zeros (at most 18 digits); the writer is
+    everything before the last colon, at least one character. The client libraries number the
+    requests of each writer (one ingest call) 1, 2, 3, ... in the order they send them, so the
+    server can answer every request at or below a writer's highest applied seq as a retry
+    without remembering each id.
+    """
+    match = _WRITER_REQUEST_ID.fullmatch(request_id)
+    if match is None:
+        return None
+    return match[1], int(match[2])
 
 
 def first_non_finite(numbers: Numbers) -> int | None:

@@ -1,11 +1,9 @@
-"""Lazily cuts numbers into batches and turns batches into the streams' request messages."""
+"""Lazily cuts numbers into batches, from plain or asynchronous iterables."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TypeVar
-
-from median.v1 import median_pb2
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -59,39 +57,3 @@ async def as_async_iterable(items: Iterable[T] | AsyncIterable[T]) -> AsyncItera
     else:
         for item in items:
             yield item
-
-
-def request_id(prefix: str | None, index: int) -> str:
-    """`<prefix>-<index>` for the index-th request of a stream, or "" (none) without a prefix."""
-    return "" if prefix is None else f"{prefix}-{index}"
-
-
-Request = TypeVar("Request", median_pb2.AddNumbersRequest, median_pb2.RunningMedianRequest)
-
-
-def stream_requests(
-    message: type[Request],
-    session_id: str,
-    batches: Iterable[Sequence[float]],
-    request_id_prefix: str | None,
-) -> Iterator[Request]:
-    """One request message per batch, numbered for request ids (AddNumbers or RunningMedian)."""
-    for index, batch in enumerate(batches):
-        yield message(
-            session_id=session_id, numbers=batch, request_id=request_id(request_id_prefix, index)
-        )
-
-
-async def astream_requests(
-    message: type[Request],
-    session_id: str,
-    batches: Iterable[Sequence[float]] | AsyncIterable[Sequence[float]],
-    request_id_prefix: str | None,
-) -> AsyncIterator[Request]:
-    """`stream_requests` for batches that may come from an async iterable."""
-    index = 0
-    async for batch in as_async_iterable(batches):
-        yield message(
-            session_id=session_id, numbers=batch, request_id=request_id(request_id_prefix, index)
-        )
-        index += 1

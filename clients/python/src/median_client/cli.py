@@ -2,11 +2,14 @@
 
     median-client --target HOST:PORT [--session ID] [--batch N] [--running] [--delete]
                   [--token TOKEN] [--tls] [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
-                  < numbers
+                  [--retry-for SECONDS] < numbers
 
 The token is best given in the environment variable MEDIAN_TOKEN, where `ps` does not show it.
+After `UNAVAILABLE` or a broken connection the numbers' stream is resumed for up to
+`--retry-for` seconds (default 30; 0 turns it off), every number applied exactly once.
 Exit status 0 on success, 1 when a call fails (one `error: CODE: message` line on standard
-error), 2 for bad arguments, unreadable TLS files or bad input (nothing is sent then).
+error, then one `detail: ...` line per `google.rpc` detail), 2 for bad arguments, unreadable TLS
+files or bad input (nothing is sent then).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import grpc
 from median_client.batching import DEFAULT_BATCH_SIZE, batched
 from median_client.client import MedianClient
 from median_client.errors import MedianError
+from median_client.resume import DEFAULT_RETRY_FOR
 from median_client.security import check_token
 from median_client.tokens import BadTokenError, parse_numbers
 
@@ -36,6 +40,12 @@ def positive_int(text: str) -> int:
     if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return int(text)
+
+
+def seconds(text: str) -> float:
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return float(text)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,6 +90,14 @@ def parser() -> argparse.ArgumentParser:
         "--tls-cert", metavar="FILE", help="client certificate (PEM), for servers that ask for one"
     )
     result.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
+    result.add_argument(
+        "--retry-for",
+        type=seconds,
+        default=DEFAULT_RETRY_FOR,
+        metavar="SECONDS",
+        help="how long to keep resuming the stream after UNAVAILABLE or a broken connection, "
+        f"resending exactly the unacknowledged requests (default {DEFAULT_RETRY_FOR:g}; 0: off)",
+    )
     return result
 
 
@@ -119,6 +137,7 @@ def client_for(args: argparse.Namespace, environ: dict[str, str]) -> MedianClien
         certificate_chain=certificate_chain,
         private_key=private_key,
         token=token,
+        retry_for=args.retry_for,
     )
 
 
@@ -165,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(client, args, numbers)
         except MedianError as error:
             print(f"error: {error}", file=sys.stderr)
+            for line in error.detail_lines():
+                print(f"detail: {line}", file=sys.stderr)
             return EXIT_RPC_ERROR
     return EXIT_OK
 

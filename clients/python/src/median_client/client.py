@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self
 
 import grpc
 from median.v1 import median_pb2, median_pb2_grpc
 
-from median_client.batching import (
-    DEFAULT_BATCH_SIZE,
-    batched,
-    check_batch_size,
-    stream_requests,
-)
-from median_client.errors import raising_median_error
+from median_client.batching import DEFAULT_BATCH_SIZE, batched, check_batch_size
+from median_client.errors import MedianError, raising_median_error
 from median_client.results import AddResult, MedianResult, RunningResult, SessionSummary
+from median_client.resume import (
+    ADD_WINDOW,
+    DEFAULT_RETRY_FOR,
+    RECONNECT_OPTIONS,
+    RUNNING_WINDOW,
+    Backoff,
+    Outbox,
+    Request,
+    is_retryable,
+    new_writer_id,
+)
 from median_client.routing import new_session_id, routing_metadata
 from median_client.security import Metadata, connect
 
@@ -40,6 +49,10 @@ class MedianClient:
     `authorization: Bearer <token>` on every call: as call credentials over TLS, as plain
     metadata on a plaintext channel or a given `channel`.
 
+    Ingest is exactly-once (see `add_numbers`): after `UNAVAILABLE` or a broken connection the
+    client resumes the stream for up to `retry_for` seconds (0: never), within the call's
+    deadline.
+
         with MedianClient("127.0.0.1:50051") as client:
             session_id = client.create_session()
             client.add_numbers(session_id, [1.0, 5.0, 2.0])
@@ -58,12 +71,19 @@ class MedianClient:
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         stream_timeout: float = DEFAULT_STREAM_TIMEOUT,
+        retry_for: float = DEFAULT_RETRY_FOR,
     ) -> None:
+        if retry_for < 0:
+            raise ValueError(f"retry_for must be 0 or more seconds, not {retry_for}")
         connection = connect(
             target,
             channel,
-            insecure_channel=grpc.insecure_channel,
-            secure_channel=grpc.secure_channel,
+            insecure_channel=lambda target: grpc.insecure_channel(
+                target, options=RECONNECT_OPTIONS
+            ),
+            secure_channel=lambda target, credentials: grpc.secure_channel(
+                target, credentials, options=RECONNECT_OPTIONS
+            ),
             credentials=credentials,
             root_certificates=root_certificates,
             certificate_chain=certificate_chain,
@@ -76,6 +96,8 @@ class MedianClient:
         self._stub = median_pb2_grpc.MedianServiceStub(self._channel)
         self._timeout = timeout
         self._stream_timeout = stream_timeout
+        self._retry_for = retry_for
+        self._rng = random.Random()
 
     def _metadata(self, session_id: str) -> Metadata:
         """A call's metadata: the routing header, and the bearer token unless TLS carries it."""
@@ -119,53 +141,116 @@ class MedianClient:
         numbers: Iterable[float],
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        request_id_prefix: str | None = None,
+        writer_id: str | None = None,
     ) -> AddResult:
-        """Streams `numbers` into the session on one `AddNumbers` stream; the session's new state.
+        """Streams `numbers` into the session, each exactly once; the session's new state.
 
         The iterable is read lazily, `batch_size` numbers per request (no numbers: one empty
-        request). With `request_id_prefix`, request i carries the request id `<prefix>-<i>`, so
-        that sending the same stream again adds nothing twice. A refused request ends the
-        stream with `MedianError`; the requests before it stay applied.
+        request), on `AddNumbers` streams of at most 256 requests each. Every request carries
+        the id `<writer>:<seq>` (`writer_id`, by default a new random one per call). After
+        `UNAVAILABLE` or a broken connection the client reopens a stream, with backoff, and
+        resends every request that no answer acknowledged yet; the server answers those it had
+        already applied without applying them again. It keeps trying for `retry_for` seconds
+        after a failure, never past `stream_timeout` for the whole call, then raises the last
+        error (`UNAVAILABLE` or `DEADLINE_EXCEEDED`). A refused request (`INVALID_ARGUMENT`,
+        `NOT_FOUND`, ...) is never resent: it raises `MedianError`, and the requests before it
+        stay applied. `added` of the answer counts the numbers this call added, those of
+        requests applied before a resume included; with a `writer_id` of your own it counts
+        what the server reported as newly added, which leaves out requests that a stream
+        before a resume had applied (the server cannot tell those from a previous call's).
         """
         check_batch_size(batch_size)
-        requests = stream_requests(
-            median_pb2.AddNumbersRequest,
-            session_id,
-            batched(numbers, batch_size),
-            request_id_prefix,
+        outbox = Outbox(
+            median_pb2.AddNumbersRequest, session_id, writer_id or new_writer_id(), ADD_WINDOW
         )
-        with raising_median_error():
-            response = self._stub.AddNumbers(
-                requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
-            )
-        return AddResult.from_response(response)
+        feed = _Feed(outbox, batched(numbers, batch_size), ends_at_window=True)
+        backoff = self._backoff()
+        added = 0
+        while True:
+            attempt = feed.begin_attempt()
+            try:
+                response = self._stub.AddNumbers(
+                    feed.requests(attempt),
+                    timeout=backoff.remaining(),
+                    metadata=self._metadata(session_id),
+                )
+            except grpc.RpcError as error:
+                self._pause_or_raise(feed, error, backoff)
+                continue
+            if feed.source_error is not None:
+                raise feed.source_error
+            backoff.progressed()
+            added += response.added_count
+            if feed.acknowledge_attempt(attempt):
+                result = AddResult.from_response(response)
+                if writer_id is None:  # a new writer: whatever it applied, this call added
+                    added = outbox.acknowledged_numbers
+                return AddResult(result.session_id, added, result.count, result.median)
 
     def running_median(
         self,
         session_id: str,
         batches: Iterable[Sequence[float]],
         *,
-        request_id_prefix: str | None = None,
+        writer_id: str | None = None,
     ) -> Iterator[RunningResult]:
         """Sends each batch as one `RunningMedian` request; yields one result per request, in order.
 
-        The stream starts at the first `next()`; leaving the loop early cancels it (what the
-        server had applied stays applied).
+        Exactly once, as `add_numbers`: requests carry `<writer>:<seq>`, and after a retryable
+        failure the stream is reopened and every unanswered request resent, so each request
+        yields exactly one result even across a resume (a resent request that the server had
+        applied answers with `added` 0). The stream starts at the first `next()`; leaving the
+        loop early cancels it (what the server had applied stays applied).
         """
-        requests = stream_requests(
-            median_pb2.RunningMedianRequest, session_id, batches, request_id_prefix
+        outbox = Outbox(
+            median_pb2.RunningMedianRequest,
+            session_id,
+            writer_id or new_writer_id(),
+            RUNNING_WINDOW,
         )
-        responses = self._stub.RunningMedian(
-            requests, timeout=self._stream_timeout, metadata=self._metadata(session_id)
-        )
-        try:
-            with raising_median_error():
+        feed = _Feed(outbox, iter(batches), ends_at_window=False)
+        backoff = self._backoff()
+        while True:
+            attempt = feed.begin_attempt()
+            responses = self._stub.RunningMedian(
+                feed.requests(attempt),
+                timeout=backoff.remaining(),
+                metadata=self._metadata(session_id),
+            )
+            try:
                 for response in responses:
+                    feed.acknowledge_one()
+                    backoff.progressed()
                     yield RunningResult.from_response(response)
-        finally:
-            # Ends the call if the caller stopped early; a no-op once the call has ended.
-            responses.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leaves it untyped
+                if feed.source_error is not None:
+                    raise feed.source_error
+                if feed.done():
+                    return
+                raise MedianError(  # the server ended the stream without answering every request
+                    grpc.StatusCode.INTERNAL,
+                    f"the stream ended with {feed.pending()} requests unanswered",
+                )
+            except grpc.RpcError as error:
+                self._pause_or_raise(feed, error, backoff)
+            finally:
+                feed.stop(attempt)
+                # Ends the call if the caller stopped early; a no-op once the call has ended.
+                responses.cancel()  # type: ignore[no-untyped-call]  # grpc-stubs leaves it untyped
+
+    def _backoff(self) -> Backoff:
+        return Backoff(
+            self._retry_for, time.monotonic() + self._stream_timeout, time.monotonic, self._rng
+        )
+
+    def _pause_or_raise(self, feed: _Feed[Request], error: grpc.RpcError, backoff: Backoff) -> None:
+        """After a failed stream: waits before resuming, or raises what the caller should see."""
+        feed.stop(feed.attempt())
+        if feed.source_error is not None:
+            raise feed.source_error
+        pause = backoff.pause_after_failure() if is_retryable(error) else None
+        if pause is None:
+            raise MedianError.from_rpc_error(error) from error
+        time.sleep(pause)
 
     def get_median(self, session_id: str) -> MedianResult:
         """The session's count and median; `FAILED_PRECONDITION` while it holds no numbers."""
@@ -201,3 +286,112 @@ class MedianClient:
             page_token = page.next_page_token
             if not page_token:
                 return
+
+
+class _Feed(Generic[Request]):
+    """Feeds an `Outbox` to the streams of the blocking client, one stream (attempt) at a time.
+
+    gRPC reads a stream's requests on a thread of its own, and the thread of a failed stream
+    may still be reading when the next stream starts; so the outbox is read under a lock, and
+    the numbers' source by one reader at a time. Whatever a stale reader took from the source
+    is filed in the outbox, in order, for the current stream to send.
+    """
+
+    def __init__(
+        self, outbox: Outbox[Request], source: Iterator[Sequence[float]], *, ends_at_window: bool
+    ) -> None:
+        self._outbox: Outbox[Request] = outbox
+        self._source = source
+        self._ends_at_window = ends_at_window  # AddNumbers: half-close after a full window
+        self._state = threading.Condition()
+        self._source_lock = threading.Lock()
+        self._sent_through: dict[int, int] = {}  # attempt -> the last seq it sent
+        self.source_error: BaseException | None = None
+
+    def begin_attempt(self) -> int:
+        with self._state:
+            attempt = self._outbox.begin_attempt()
+            self._sent_through[attempt] = self._outbox.first_unacked() - 1
+            return attempt
+
+    def attempt(self) -> int:
+        with self._state:
+            return self._outbox.attempt
+
+    def stop(self, attempt: int) -> None:
+        """Makes `attempt` stale, so its reader sends nothing more."""
+        with self._state:
+            if self._outbox.attempt == attempt:
+                self._outbox.begin_attempt()
+            self._state.notify_all()
+
+    def requests(self, attempt: int) -> Iterator[Request]:
+        """The requests of one stream: the unacknowledged ones, then new ones, in order."""
+        outbox = self._outbox
+        seq = 0
+        while True:
+            with self._state:
+                while True:
+                    if outbox.attempt != attempt:
+                        return
+                    seq = max(seq, outbox.first_unacked())
+                    if outbox.has(seq) or outbox.exhausted:
+                        break
+                    if not outbox.full():
+                        break
+                    if self._ends_at_window:
+                        return
+                    self._state.wait(0.1)  # RunningMedian: wait for answers to make room
+                if outbox.has(seq):
+                    request = outbox.request(seq)
+                    self._sent_through[attempt] = seq
+                elif outbox.exhausted:
+                    return
+                else:
+                    request = None
+            if request is not None:
+                seq += 1
+                yield request
+            elif not self._pull():
+                return
+
+    def _pull(self) -> bool:
+        """Files the source's next batch in the outbox; False when the source failed."""
+        with self._source_lock:
+            with self._state:
+                if self._outbox.exhausted or self.source_error is not None:
+                    return self.source_error is None
+            try:
+                batch = next(self._source, None)
+                with self._state:
+                    if batch is None:
+                        self._outbox.exhausted = True
+                    else:
+                        self._outbox.add(batch)  # TypeError for what is not a number
+                    self._state.notify_all()
+            except Exception as error:  # the caller's iterable failed: end, and raise it
+                with self._state:
+                    self.source_error = error
+                    self._outbox.begin_attempt()
+                return False
+            return True
+
+    def acknowledge_attempt(self, attempt: int) -> bool:
+        """An AddNumbers answer acknowledged every request its stream sent; True when that was
+        the last of the source."""
+        with self._state:
+            self._outbox.acknowledge(self._sent_through[attempt] - self._outbox.first_unacked() + 1)
+            return self._outbox.exhausted and not self._outbox.pending()
+
+    def acknowledge_one(self) -> None:
+        with self._state:
+            self._outbox.acknowledge()
+            self._state.notify_all()
+
+    def done(self) -> bool:
+        with self._state:
+            return self._outbox.exhausted and not self._outbox.pending()
+
+    def pending(self) -> int:
+        with self._state:
+            return self._outbox.pending()
