@@ -31,7 +31,13 @@ pub struct AddNumbersRequest {
     pub numbers: ::prost::alloc::vec::Vec<f64>,
     /// Optional idempotency key, 1 to 64 printable ASCII characters; empty means none. A request
     /// whose id the session has already applied is answered again without being applied twice
-    /// (its `added_count` is 0). The server remembers at least the last 1,024 ids per session.
+    /// (its `added_count` is 0). Ids of the form `<writer>:<seq>` (seq in decimal from 1, no
+    /// leading zero; the writer is everything before the last colon) follow the client libraries'
+    /// exactly-once convention: each writer numbers its requests 1, 2, 3, ... in the order sent,
+    /// and a request whose seq is at or below the highest seq the session applied for its writer
+    /// is a retry. The session keeps that highest seq for every writer that added numbers to it,
+    /// for its whole life (with --data-dir, across restarts), and forgets them with the session.
+    /// Any other id: the server remembers at least the last 1,024 per session.
     /// Anything else is INVALID_ARGUMENT.
     #[prost(string, tag = "3")]
     pub request_id: ::prost::alloc::string::String,
@@ -67,7 +73,13 @@ pub struct RunningMedianRequest {
     pub numbers: ::prost::alloc::vec::Vec<f64>,
     /// Optional idempotency key, 1 to 64 printable ASCII characters; empty means none. A request
     /// whose id the session has already applied is answered again without being applied twice
-    /// (its `added_count` is 0). The server remembers at least the last 1,024 ids per session.
+    /// (its `added_count` is 0). Ids of the form `<writer>:<seq>` (seq in decimal from 1, no
+    /// leading zero; the writer is everything before the last colon) follow the client libraries'
+    /// exactly-once convention: each writer numbers its requests 1, 2, 3, ... in the order sent,
+    /// and a request whose seq is at or below the highest seq the session applied for its writer
+    /// is a retry. The session keeps that highest seq for every writer that added numbers to it,
+    /// for its whole life (with --data-dir, across restarts), and forgets them with the session.
+    /// Any other id: the server remembers at least the last 1,024 per session.
     /// Anything else is INVALID_ARGUMENT.
     #[prost(string, tag = "3")]
     pub request_id: ::prost::alloc::string::String,
@@ -174,8 +186,11 @@ pub mod median_service_client {
     ///
     /// Every call may carry the request metadata `median-session-id` naming the session it works on,
     /// so that a proxy hashing on that header sends every call of a session to the same server. A call
-    /// whose header and body name different sessions fails with INVALID_ARGUMENT. While the server is
-    /// draining for shutdown, new calls fail with UNAVAILABLE. Unexpected failures are INTERNAL with a
+    /// whose header and body name different sessions fails with INVALID_ARGUMENT. A server that is one
+    /// shard of a cluster (`--cluster-shards`) refuses every call that names a session without the
+    /// header, CreateSession included, with INVALID_ARGUMENT; while a session's shard is down or
+    /// draining, its calls fail with UNAVAILABLE. While the server is draining for shutdown, new calls
+    /// fail with UNAVAILABLE. Unexpected failures are INTERNAL with a
     /// generic message; the details go to the server's log.
     #[derive(Debug, Clone)]
     pub struct MedianServiceClient<T> {
@@ -410,9 +425,12 @@ pub mod median_service_client {
             self.inner.unary(req, path, codec).await
         }
         /// ListSessions answers one page of the server's sessions with their counts, ordered by id.
+        /// In a cluster, pages walk every shard in order, each shard's sessions ordered by id, and a
+        /// page may hold fewer than `page_size` sessions where one shard's sessions end.
         ///
         /// Errors: INVALID_ARGUMENT for a negative `page_size` or a `page_token` the server did not
-        /// issue.
+        /// issue; in a cluster, UNAVAILABLE while a shard the page needs is down (never a partial
+        /// list): call again with the same `page_token`.
         pub async fn list_sessions(
             &mut self,
             request: impl tonic::IntoRequest<super::ListSessionsRequest>,

@@ -128,7 +128,13 @@ type AddNumbersRequest struct {
 	Numbers []float64 `protobuf:"fixed64,2,rep,packed,name=numbers,proto3" json:"numbers,omitempty"`
 	// Optional idempotency key, 1 to 64 printable ASCII characters; empty means none. A request
 	// whose id the session has already applied is answered again without being applied twice
-	// (its `added_count` is 0). The server remembers at least the last 1,024 ids per session.
+	// (its `added_count` is 0). Ids of the form `<writer>:<seq>` (seq in decimal from 1, no
+	// leading zero; the writer is everything before the last colon) follow the client libraries'
+	// exactly-once convention: each writer numbers its requests 1, 2, 3, ... in the order sent,
+	// and a request whose seq is at or below the highest seq the session applied for its writer
+	// is a retry. The session keeps that highest seq for every writer that added numbers to it,
+	// for its whole life (with --data-dir, across restarts), and forgets them with the session.
+	// Any other id: the server remembers at least the last 1,024 per session.
 	// Anything else is INVALID_ARGUMENT.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -270,7 +276,13 @@ type RunningMedianRequest struct {
 	Numbers []float64 `protobuf:"fixed64,2,rep,packed,name=numbers,proto3" json:"numbers,omitempty"`
 	// Optional idempotency key, 1 to 64 printable ASCII characters; empty means none. A request
 	// whose id the session has already applied is answered again without being applied twice
-	// (its `added_count` is 0). The server remembers at least the last 1,024 ids per session.
+	// (its `added_count` is 0). Ids of the form `<writer>:<seq>` (seq in decimal from 1, no
+	// leading zero; the writer is everything before the last colon) follow the client libraries'
+	// exactly-once convention: each writer numbers its requests 1, 2, 3, ... in the order sent,
+	// and a request whose seq is at or below the highest seq the session applied for its writer
+	// is a retry. The session keeps that highest seq for every writer that added numbers to it,
+	// for its whole life (with --data-dir, across restarts), and forgets them with the session.
+	// Any other id: the server remembers at least the last 1,024 per session.
 	// Anything else is INVALID_ARGUMENT.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
