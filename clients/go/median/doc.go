@@ -21,7 +21,8 @@
 // n the request id "<writer>:<n>". After a retryable failure (the status UNAVAILABLE, which is
 // what grpc-go reports for a refused connection or a transport broken under the call, or
 // CANCELLED while the call's own context is live, which is a stream reset by the server or a
-// proxy) the library waits with exponential backoff and jitter (about 100 ms doubling up to about 2 s),
+// proxy, or the INTERNAL grpc-go makes for a stream reset with RST_STREAM INTERNAL_ERROR, which
+// is how Envoy ends a stream whose shard died; never an INTERNAL the server sent) the library waits with exponential backoff and jitter (about 100 ms doubling up to about 2 s),
 // opens a new stream for the same session and resends, in order and with the same request ids,
 // exactly the requests whose answers it has not received; the server answers a request id it
 // has already applied without applying it again. A RunningMedian answer acknowledges its

@@ -18,7 +18,10 @@ const (
 // for a refused connection, a transport broken under the call and a server that is draining;
 // and CANCELLED while the caller's own context is still live, which is how grpc-go reports a
 // stream the server or a proxy reset (RST_STREAM CANCEL, e.g. a server stopping after its
-// grace period). Every refusal (INVALID_ARGUMENT, NOT_FOUND, ...) and the caller's own
+// grace period); and the INTERNAL that grpc-go makes itself for a stream reset with
+// RST_STREAM INTERNAL_ERROR, which is how Envoy ends a stream whose shard died after answers had
+// started (every request carries a request id, so resending is safe). Every refusal
+// (INVALID_ARGUMENT, NOT_FOUND, ...), an INTERNAL the server sent, and the caller's own
 // cancellation or deadline are final.
 func retryable(ctx context.Context, err error) bool {
 	switch status.Code(err) {
@@ -26,9 +29,16 @@ func retryable(ctx context.Context, err error) bool {
 		return true
 	case codes.Canceled:
 		return ctx.Err() == nil
+	case codes.Internal:
+		return status.Convert(err).Message() == rstStreamInternal
 	}
 	return false
 }
+
+// rstStreamInternal is the message grpc-go (internal/transport, handleRSTStream) gives the
+// INTERNAL status it makes for an RST_STREAM frame with error code INTERNAL_ERROR. Matched
+// whole, so that an INTERNAL the server sent (API.md: a generic message) is never retried.
+const rstStreamInternal = "stream terminated by RST_STREAM with error code: INTERNAL_ERROR"
 
 // retrier decides, after each failed attempt of one call, whether to try again and waits the
 // backoff. Its budget is the client's retry time, counted from the first failure that no

@@ -173,3 +173,31 @@ func TestOptionsRefuseBadValues(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryableTakesATransportResetButNotAServerSentInternal(t *testing.T) {
+	live := context.Background()
+	// What grpc-go reports when Envoy resets a stream whose shard died: RST_STREAM INTERNAL_ERROR.
+	reset := status.Error(codes.Internal, "stream terminated by RST_STREAM with error code: INTERNAL_ERROR")
+	if !retryable(live, reset) {
+		t.Errorf("%v is not retried", reset)
+	}
+	for _, err := range []error{
+		status.Error(codes.Internal, "internal error"),
+		status.Error(codes.Internal, "server closed the stream without sending trailers"),
+		status.Error(codes.Internal, "stream terminated by RST_STREAM with error code: PROTOCOL_ERROR"),
+		status.Error(codes.InvalidArgument, "stream terminated by RST_STREAM with error code: INTERNAL_ERROR"),
+	} {
+		if retryable(live, err) {
+			t.Errorf("%v is retried", err)
+		}
+	}
+	if !retryable(live, status.Error(codes.Unavailable, "connection refused")) {
+		t.Error("UNAVAILABLE is not retried")
+	}
+	cancelled, cancel := context.WithCancel(live)
+	cancel()
+	if !retryable(live, status.Error(codes.Canceled, "stream terminated by RST_STREAM with error code: CANCEL")) ||
+		retryable(cancelled, status.Error(codes.Canceled, "context canceled")) {
+		t.Error("CANCELLED is not retried exactly while the caller's context is live")
+	}
+}
