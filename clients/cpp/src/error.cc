@@ -33,7 +33,8 @@ Error::Error(const grpc::Status& status)
     : std::runtime_error(std::string(StatusCodeName(status.error_code())) + ": " +
                          status.error_message()),
       code_(status.error_code()),
-      message_(status.error_message()) {
+      message_(status.error_message()),
+      retryable_(Retryable(status)) {
   // The details travel as a serialized google.rpc.Status in the grpc-status-details-bin trailer;
   // gRPC C++ hands over its bytes undecoded.
   google::rpc::Status rich;
@@ -59,6 +60,15 @@ Error::Error(const grpc::Status& status)
 
 std::string_view Error::code_name() const noexcept { return StatusCodeName(code_); }
 
-bool Error::retryable() const noexcept { return code_ == grpc::StatusCode::UNAVAILABLE; }
+bool Retryable(const grpc::Status& status) noexcept {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) return true;
+  // The transport's own status for a stream reset under the call; resending is safe because
+  // every request carries its request id.
+  return status.error_code() == grpc::StatusCode::INTERNAL &&
+         status.error_message() == "Received RST_STREAM with error code 2" &&
+         status.error_details().empty();
+}
+
+bool Error::retryable() const noexcept { return retryable_; }
 
 }  // namespace median

@@ -14,7 +14,7 @@ Resumer::Resumer(milliseconds retry_for, Clock::time_point deadline, grpc::Chann
       random_(std::random_device()()) {}
 
 bool Resumer::ShouldResume(const grpc::Status& status) {
-  if (status.error_code() != grpc::StatusCode::UNAVAILABLE || retry_for_.count() <= 0) {
+  if (!Retryable(status) || retry_for_.count() <= 0) {
     return false;
   }
   const Clock::time_point now = Clock::now();

@@ -9,6 +9,8 @@
 #include <optional>
 #include <random>
 
+#include "median/error.h"
+
 namespace median::detail {
 
 // Backoff between resumes: exponential with jitter from about 100 ms up to about 2 s (the
@@ -17,10 +19,11 @@ namespace median::detail {
 constexpr std::chrono::milliseconds kInitialBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
 
-// The attempts of one call. Retryable is UNAVAILABLE only: gRPC C++ reports a refused, reset or
-// broken connection that way; every other code is an answer. The call ends at its deadline, and
-// an outage ends retry_for after its first failure; the outage clock starts again when the
-// server answers or a lost connection is made again.
+// The attempts of one call. Retryable (median/error.h): UNAVAILABLE, which gRPC C++ reports for
+// a refused, reset or broken connection, and the transport's INTERNAL for a stream a proxy reset;
+// every other status is an answer. The call ends at its deadline, and an outage ends retry_for
+// after its first failure; the outage clock starts again when the server answers or a lost
+// connection is made again.
 class Resumer {
  public:
   using Clock = std::chrono::system_clock;

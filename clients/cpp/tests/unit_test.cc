@@ -85,6 +85,31 @@ TEST(Error, WithoutDetailsHasNone) {
   EXPECT_TRUE(error.retryable());
 }
 
+TEST(Retryable, ResumesAfterTheTransportsRstStreamInternalNotAfterAServersInternal) {
+  // What gRPC C++'s HTTP/2 transport makes of RST_STREAM INTERNAL_ERROR (Envoy resetting a
+  // stream whose shard died): INTERNAL with this message and no details.
+  const grpc::Status reset(grpc::StatusCode::INTERNAL, "Received RST_STREAM with error code 2");
+  EXPECT_TRUE(median::Retryable(reset));
+  EXPECT_TRUE(median::Error(reset).retryable());
+  // An INTERNAL the server sent (its generic message, or with google.rpc details) is final.
+  const grpc::Status server(grpc::StatusCode::INTERNAL, "internal error");
+  EXPECT_FALSE(median::Retryable(server));
+  EXPECT_FALSE(median::Error(server).retryable());
+  google::rpc::Status rich;
+  rich.set_code(static_cast<int>(grpc::StatusCode::INTERNAL));
+  rich.set_message("Received RST_STREAM with error code 2");
+  EXPECT_FALSE(median::Retryable(grpc::Status(grpc::StatusCode::INTERNAL,
+                                              "Received RST_STREAM with error code 2",
+                                              rich.SerializeAsString())));
+  // Only INTERNAL_ERROR (2) and only as INTERNAL: other reset codes and other statuses are not.
+  EXPECT_FALSE(median::Retryable(
+      grpc::Status(grpc::StatusCode::INTERNAL, "Received RST_STREAM with error code 1")));
+  EXPECT_FALSE(median::Retryable(
+      grpc::Status(grpc::StatusCode::UNKNOWN, "Received RST_STREAM with error code 2")));
+  EXPECT_TRUE(median::Retryable(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down")));
+  EXPECT_FALSE(median::Retryable(grpc::Status(grpc::StatusCode::NOT_FOUND, "no session")));
+}
+
 TEST(Error, IgnoresDetailsThatAreNotAStatus) {
   const median::Error error(
       grpc::Status(grpc::StatusCode::INTERNAL, "oops", std::string("\xff\xff\xff", 3)));

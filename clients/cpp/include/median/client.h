@@ -61,9 +61,10 @@ struct ClientOptions {
   // Deadline of one AddNumbers or RunningMedian call as a whole, resumes included.
   std::chrono::milliseconds stream_timeout{std::chrono::minutes(10)};
   // How long to keep resuming after a retryable failure (UNAVAILABLE, a broken connection or
-  // stream) before the call fails with the last error. The clock starts at the first failure of
-  // an outage and starts again once the server answers or a lost connection is made again.
-  // Zero turns resuming off. Never past the call's deadline.
+  // stream, or a stream a proxy reset; see median::Retryable) before the call fails with the last
+  // error. The clock starts at the first failure of an outage and starts again once the server
+  // answers or a lost connection is made again. Zero turns resuming off. Never past the call's
+  // deadline.
   std::chrono::milliseconds retry_for{std::chrono::seconds(30)};
   // Numbers per request of AddNumbers and RunningMedian (at least 1).
   std::size_t batch_size = 1000;

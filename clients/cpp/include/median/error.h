@@ -46,16 +46,25 @@ class Error : public std::runtime_error {
   const std::vector<FieldViolation>& field_violations() const noexcept { return field_violations_; }
   const std::vector<QuotaViolation>& quota_violations() const noexcept { return quota_violations_; }
   const std::optional<ErrorInfo>& error_info() const noexcept { return error_info_; }
-  // Whether the library would resume after this error (UNAVAILABLE).
+  // Whether the library would resume after this error (see Retryable).
   bool retryable() const noexcept;
 
  private:
   grpc::StatusCode code_;
   std::string message_;
+  bool retryable_;
   std::vector<FieldViolation> field_violations_;
   std::vector<QuotaViolation> quota_violations_;
   std::optional<ErrorInfo> error_info_;
 };
+
+// Whether the library resumes after a failed attempt with this status: UNAVAILABLE (a refused,
+// reset or broken connection), or the INTERNAL that gRPC C++'s HTTP/2 transport makes itself when
+// a proxy resets a stream with RST_STREAM INTERNAL_ERROR (code 2; Envoy does so to an open stream
+// whose shard dies): message exactly "Received RST_STREAM with error code 2" (gRPC core's
+// frame_rst_stream.cc; what gRPC 1.51 reports) and no google.rpc details. An INTERNAL the
+// server sent is final.
+bool Retryable(const grpc::Status& status) noexcept;
 
 // The canonical name of a gRPC status code ("INVALID_ARGUMENT"); "CODE_<n>" for unknown codes.
 std::string_view StatusCodeName(grpc::StatusCode code) noexcept;
