@@ -297,4 +297,89 @@ mod tests {
         assert!(!is_retryable(&timeout));
         assert_eq!(Error::from(timeout).code(), Code::DeadlineExceeded);
     }
+
+    /// How a RunningMedian stream ends on a real HTTP/2 connection whose peer (a loopback h2
+    /// server playing Envoy) answers once and then either resets the stream with
+    /// RST_STREAM(INTERNAL_ERROR), as Envoy does when the shard behind it dies, or ends it
+    /// with `grpc-status: 13` in its trailers, a server's own INTERNAL.
+    async fn status_after_one_answer(reset: bool) -> Status {
+        use crate::proto::{RunningMedianRequest, median_service_client::MedianServiceClient};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // The peer ends the stream only once the client has read the answer: a reset that
+        // comes with the headers fails the call itself (also UNKNOWN with a source).
+        let (answered, answer_read) = tokio::sync::oneshot::channel::<()>();
+        let peer = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut connection = h2::server::handshake(socket).await.unwrap();
+            let (_request, mut respond) = connection.accept().await.unwrap().unwrap();
+            let response = http::Response::builder()
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            let mut stream = respond.send_response(response, false).unwrap();
+            // One gRPC message: not compressed, 0 bytes long (a default RunningMedianResponse).
+            let answer = bytes::Bytes::from_static(&[0, 0, 0, 0, 0]);
+            stream.send_data(answer, false).unwrap();
+            let drive = async { while connection.accept().await.is_some() {} };
+            tokio::select! {
+                _ = answer_read => {}
+                _ = drive => panic!("the client went away before reading the answer"),
+            }
+            if reset {
+                stream.send_reset(h2::Reason::INTERNAL_ERROR);
+            } else {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", "13".parse().unwrap());
+                trailers.insert("grpc-message", "a bug".parse().unwrap());
+                stream.send_trailers(trailers).unwrap();
+            }
+            // Drive the connection until the client closes it, so the frames go out.
+            while connection.accept().await.is_some() {}
+        });
+
+        let mut client = MedianServiceClient::connect(format!("http://{address}"))
+            .await
+            .unwrap();
+        let request = RunningMedianRequest {
+            session_id: "s".into(),
+            ..Default::default()
+        };
+        let mut answers = client
+            .running_median(tokio_stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(answers.message().await.unwrap().is_some(), "the one answer");
+        answered.send(()).unwrap();
+        let status = answers.message().await.unwrap_err();
+        drop((answers, client));
+        peer.await.unwrap();
+        status
+    }
+
+    #[tokio::test]
+    async fn a_stream_reset_by_a_proxy_is_retried_but_an_internal_in_trailers_is_not() {
+        // tonic (with its `server` feature off, as here) maps hyper's body error to UNKNOWN and
+        // keeps it as the source; the h2 error under it is the peer's RST_STREAM.
+        let reset = status_after_one_answer(true).await;
+        assert_eq!(reset.code(), Code::Unknown, "{reset:?}");
+        let mut cause = reset.source();
+        let mut h2_error = None;
+        while let Some(error) = cause {
+            h2_error = h2_error.or(error.downcast_ref::<h2::Error>());
+            cause = error.source();
+        }
+        let h2_error = h2_error.unwrap_or_else(|| panic!("no h2::Error under {reset:?}"));
+        assert!(h2_error.is_reset() && h2_error.is_remote(), "{h2_error:?}");
+        assert_eq!(h2_error.reason(), Some(h2::Reason::INTERNAL_ERROR));
+        assert!(is_retryable(&reset));
+
+        let internal = status_after_one_answer(false).await;
+        assert_eq!(internal.code(), Code::Internal, "{internal:?}");
+        assert_eq!(internal.message(), "a bug");
+        assert!(internal.source().is_none());
+        assert!(!is_retryable(&internal));
+    }
 }
