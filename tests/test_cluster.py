@@ -16,6 +16,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from median.v1 import median_pb2, median_pb2_grpc
+from median_client import MedianClient
 
 from deploy.cluster import (
     LocalCluster,
@@ -490,3 +491,28 @@ def test_the_launcher_refuses_a_shard_port_that_something_else_listens_on() -> N
     assert result.returncode == 1
     assert "is in use; choose another PORT" in result.stderr
     assert "median cluster listening" not in result.stderr
+
+
+def test_the_python_library_resumes_a_running_median_through_envoy_across_a_shard_restart(
+    cluster: LocalCluster,
+) -> None:
+    session_id = "resumed-through-envoy"
+    _proxy, shard = new_session(cluster, session_id)
+    batches = [[float(i), float(-i)] for i in range(200)]
+    restarted = threading.Event()
+    counts = []
+    with MedianClient(cluster.target, retry_for=30) as client:
+        for step in client.running_median(session_id, batches):
+            counts.append(step.count)
+            if len(counts) == 50:  # answers have started: Envoy resets the stream at the kill
+                cluster.shards[shard].stop(signal.SIGKILL)
+                threading.Thread(target=restart, args=(cluster, shard, restarted)).start()
+        assert restarted.wait(60)
+        answer = client.get_median(session_id)
+    assert len(counts) == len(batches)  # one answer per request, none twice
+    assert (answer.count, answer.median) == (400, 0.0)
+
+
+def restart(cluster: LocalCluster, shard: int, done: threading.Event) -> None:
+    cluster.start_shard(shard)
+    done.set()

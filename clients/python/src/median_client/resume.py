@@ -51,13 +51,21 @@ def new_writer_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+# What gRPC core reports for a stream that a proxy reset with RST_STREAM INTERNAL_ERROR: Envoy
+# does that to a stream whose shard died after its answers had started.
+PROXY_RESET = "Received RST_STREAM with error code 2"
+
+
 def is_retryable(error: grpc.RpcError) -> bool:
     """Whether a failed stream may be resumed: `UNAVAILABLE` (the server is down, restarting or
-    draining, or the connection broke under the call). Refusals never are, and neither is a
-    failed TLS handshake (gRPC reports it as UNAVAILABLE too, but a certificate that does not
-    verify stays so)."""
+    draining, or the connection broke under the call), or the `INTERNAL` that gRPC makes of a
+    stream reset by a proxy (never one the server sent: those carry no RST_STREAM). Refusals
+    never are, and neither is a failed TLS handshake (gRPC reports it as UNAVAILABLE too, but a
+    certificate that does not verify stays so)."""
     code: grpc.StatusCode = error.code()
     details: str = error.details() or ""
+    if code == grpc.StatusCode.INTERNAL:
+        return PROXY_RESET in details and not error.trailing_metadata()
     return code in RETRYABLE and "handshake failed" not in details.lower()
 
 
