@@ -23,10 +23,11 @@ import java.util.concurrent.locks.LockSupport;
  * AddNumbers stream acknowledges all of its requests with its one final answer, so the call
  * half-closes a stream after {@link #MAX_UNACKNOWLEDGED} requests and opens the next one, which
  * bounds memory. After a retryable failure ({@code UNAVAILABLE}, which is what grpc-java reports
- * for a reset connection or a server that went away, or a proxy's RST_STREAM INTERNAL_ERROR) the call waits ({@link Backoff}), opens a new
- * stream of the same kind for the same session, and resends every unacknowledged request, in order,
- * with the same ids; the server answers a request it had already applied without applying it again.
- * Anything else, a refusal above all, ends the call with that error.
+ * for a reset connection or a server that went away, or a proxy's RST_STREAM INTERNAL_ERROR) the
+ * call waits ({@link Backoff}), opens a new stream of the same kind for the same session, and
+ * resends every unacknowledged request, in order, with the same ids; the server answers a request
+ * it had already applied without applying it again. Anything else, a refusal above all, ends the
+ * call with that error.
  *
  * <p>Resuming stops {@code retryFor} after the first failure since the call last made progress (an
  * answer, or a new request sent), and never goes past the call's deadline. Then the last error is
