@@ -95,9 +95,11 @@ public final class MedianClient implements AutoCloseable {
     this.deadline = builder.deadline;
     this.streamDeadline = builder.streamDeadline;
     this.retryFor = builder.retryFor;
+    // StreamResets marks a proxy's RST_STREAM INTERNAL_ERROR, which isRetryable resumes after.
     MedianServiceGrpc.MedianServiceBlockingStub blocking =
-        MedianServiceGrpc.newBlockingStub(channel);
-    MedianServiceGrpc.MedianServiceStub async = MedianServiceGrpc.newStub(channel);
+        MedianServiceGrpc.newBlockingStub(channel).withInterceptors(new StreamResets());
+    MedianServiceGrpc.MedianServiceStub async =
+        MedianServiceGrpc.newStub(channel).withInterceptors(new StreamResets());
     if (builder.callCredentials != null) {
       blocking = blocking.withCallCredentials(builder.callCredentials);
       async = async.withCallCredentials(builder.callCredentials);
@@ -196,12 +198,12 @@ public final class MedianClient implements AutoCloseable {
    *
    * <p>Exactly once: each request carries the id {@code <writer>:<seq>} (a fresh writer per call).
    * After a retryable failure ({@code UNAVAILABLE}: the server restarted, a shard is briefly down,
-   * the connection broke) the call reconnects with backoff and resends, in order and with the same
-   * ids, every request the server has not acknowledged; the server applies none twice. An
-   * AddNumbers stream acknowledges its requests only with its final answer, so the call ends a
-   * stream after 1,000 requests and goes on with the next one. It keeps resuming for {@link
-   * Builder#retryFor} after the first failure since the last progress, and never past {@link
-   * Builder#streamDeadline}.
+   * the connection broke; or the {@code INTERNAL} of a proxy's RST_STREAM INTERNAL_ERROR) the call
+   * reconnects with backoff and resends, in order and with the same ids, every request the server
+   * has not acknowledged; the server applies none twice. An AddNumbers stream acknowledges its
+   * requests only with its final answer, so the call ends a stream after 1,000 requests and goes
+   * on with the next one. It keeps resuming for {@link Builder#retryFor} after the first failure
+   * since the last progress, and never past {@link Builder#streamDeadline}.
    *
    * <p>A refused request is not retried: the call throws, and the requests before it stay applied.
    * When resuming gives up, the call throws the last error ({@code UNAVAILABLE}, or {@code

@@ -23,10 +23,11 @@ import java.util.concurrent.locks.LockSupport;
  * AddNumbers stream acknowledges all of its requests with its one final answer, so the call
  * half-closes a stream after {@link #MAX_UNACKNOWLEDGED} requests and opens the next one, which
  * bounds memory. After a retryable failure ({@code UNAVAILABLE}, which is what grpc-java reports
- * for a reset connection or a server that went away) the call waits ({@link Backoff}), opens a new
- * stream of the same kind for the same session, and resends every unacknowledged request, in order,
- * with the same ids; the server answers a request it had already applied without applying it again.
- * Anything else, a refusal above all, ends the call with that error.
+ * for a reset connection or a server that went away, or a proxy's RST_STREAM INTERNAL_ERROR) the
+ * call waits ({@link Backoff}), opens a new stream of the same kind for the same session, and
+ * resends every unacknowledged request, in order, with the same ids; the server answers a request
+ * it had already applied without applying it again. Anything else, a refusal above all, ends the
+ * call with that error.
  *
  * <p>Resuming stops {@code retryFor} after the first failure since the call last made progress (an
  * answer, or a new request sent), and never goes past the call's deadline. Then the last error is
@@ -265,9 +266,15 @@ final class ResumableStream<Q, R> implements AutoCloseable {
 
   /**
    * UNAVAILABLE: the server is down, draining, or the connection broke under the stream; but not a
-   * failed TLS handshake (a certificate the client does not trust), which waiting cannot fix.
+   * failed TLS handshake (a certificate the client does not trust), which waiting cannot fix. Also
+   * the INTERNAL that the transport makes for a stream a proxy reset with RST_STREAM INTERNAL_ERROR
+   * (Envoy, when the shard behind it dies mid-stream), which {@link StreamResets} marks; never an
+   * INTERNAL the server sent.
    */
   static boolean isRetryable(Status status) {
+    if (status.getCode() == Status.Code.INTERNAL) {
+      return status.getCause() instanceof StreamResets.Reset;
+    }
     if (status.getCode() != Status.Code.UNAVAILABLE) {
       return false;
     }

@@ -8,7 +8,7 @@ import java.io.IOException;
 import javax.net.ssl.SSLHandshakeException;
 import org.junit.jupiter.api.Test;
 
-/** Which failures the library resumes after (contract: UNAVAILABLE only, never a refusal). */
+/** Which failures the library resumes after: UNAVAILABLE and a proxy's stream reset, no refusal. */
 class RetryableTest {
 
   @Test
@@ -38,6 +38,33 @@ class RetryableTest {
         }) {
       assertFalse(ResumableStream.isRetryable(Status.fromCode(code)), code.name());
     }
+  }
+
+  @Test
+  void aStreamResetByTheTransportIsRetried() {
+    // As grpc-java's Netty transport reports an HTTP/2 RST_STREAM INTERNAL_ERROR (Envoy's reset
+    // when the shard behind it dies mid-stream): no trailers came, so no status from the server.
+    Status reset =
+        Status.INTERNAL.withDescription(
+            "RST_STREAM closed stream. HTTP/2 error code: INTERNAL_ERROR");
+    assertTrue(ResumableStream.isRetryable(StreamResets.mark(reset, false)));
+  }
+
+  @Test
+  void anInternalTheServerSentIsNotRetried() {
+    Status server = Status.INTERNAL.withDescription("unexpected error in the shard");
+    assertFalse(ResumableStream.isRetryable(StreamResets.mark(server, true)));
+    assertFalse(ResumableStream.isRetryable(StreamResets.mark(server, false)));
+    // Even in the transport's words: it came in trailers, so the server sent it.
+    Status sameWords =
+        Status.INTERNAL.withDescription(
+            "RST_STREAM closed stream. HTTP/2 error code: INTERNAL_ERROR");
+    assertFalse(ResumableStream.isRetryable(StreamResets.mark(sameWords, true)));
+    // Another reset code is not the proxy's INTERNAL_ERROR.
+    Status protocolError =
+        Status.INTERNAL.withDescription(
+            "RST_STREAM closed stream. HTTP/2 error code: PROTOCOL_ERROR");
+    assertFalse(ResumableStream.isRetryable(StreamResets.mark(protocolError, false)));
   }
 
   @Test
