@@ -333,9 +333,10 @@ def render(results: dict[str, Any], meta: dict[str, Any]) -> str:
     lines += [
         "",
         "CPU per call is per GetMedian call, or per number for AddNumbers. With a core for each "
-        "process, the CPU per call predicts:",
+        "process, the CPU per call through Envoy predicts (a shard's gRPC threads let it use "
+        "somewhat more than one core, so these are conservative):",
         "",
-        "| load | one shard alone | N shards | one Envoy core |",
+        "| load | one core of shard | N shards | one Envoy core |",
         "| --- | ---: | ---: | ---: |",
     ]
     for work, figures in projected.items():
