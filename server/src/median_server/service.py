@@ -447,6 +447,13 @@ def _wrap(
             streams.enter()
         return stream
 
+    def release(counted: bool, observer: _CallObserver | None) -> None:
+        """Every call's exit: its place under --max-streams back, its observation ended."""
+        if counted:
+            streams.leave()
+        if observer:
+            observer.end()
+
     def unary(behaviour: Behaviour, streamed_requests: bool) -> Behaviour:
         async def wrapped(raw: Any, context: Any) -> Any:
             observer = _CallObserver(metrics, method) if metrics else None
@@ -458,10 +465,7 @@ def _wrap(
             except Exception as error:
                 await refuse_or_report(error, context, observer)
             finally:
-                if counted:
-                    streams.leave()
-                if observer:
-                    observer.end()
+                release(counted, observer)
 
         return wrapped
 
@@ -476,10 +480,7 @@ def _wrap(
             except Exception as error:
                 await refuse_or_report(error, context, observer)
             finally:
-                if counted:
-                    streams.leave()
-                if observer:
-                    observer.end()
+                release(counted, observer)
 
         return wrapped
 
