@@ -102,5 +102,6 @@ class ShardUnavailableError(MedianServiceError):
     def __init__(self, shard: int, address: str, detail: str) -> None:
         super().__init__(
             f"shard {shard} ({address}) did not answer ({detail}), so the list of sessions "
-            "cannot be completed; call again with the same page_token once it is back"
+            "cannot be completed; call again with the same page_token once it is back (start "
+            "the listing over if that shard restarted: its page tokens are its process's own)"
         )

@@ -207,14 +207,16 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
     def _routing_header(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
         """The `median-session-id` header ("" when absent or empty); a shard of a cluster
         refuses a call without it, and any server a call that sends it with different ids."""
-        values = {str(v) for k, v in context.invocation_metadata() or () if k == ROUTING_HEADER}
-        if len(values) > 1:
-            raise errors.InvalidArgumentError(
-                f"the {ROUTING_HEADER} header is sent {len(values)} times with different ids; a "
-                "proxy routes on one of them, so send it once, with the session's id",
-                (errors.FieldViolation(ROUTING_HEADER, "sent more than once"),),
-            )
-        header = values.pop() if values else ""
+        header = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == ROUTING_HEADER:
+                if header and value != header:
+                    raise errors.InvalidArgumentError(
+                        f"the {ROUTING_HEADER} header is sent more than once with different ids; "
+                        "a proxy routes on one of them, so send it once, with the session's id",
+                        (errors.FieldViolation(ROUTING_HEADER, "sent more than once"),),
+                    )
+                header = str(value)
         if not header and self._cluster is not None:
             raise errors.InvalidArgumentError(
                 f"this server is shard {self._cluster.shard} of a cluster of "
@@ -345,12 +347,13 @@ class ServiceInterceptor(_ServerInterceptor):
         is_draining: Callable[[], bool],
         metrics: Metrics | None = None,
         authenticator: Authenticator | None = None,
-        streams: StreamLimit | None = None,
+        *,
+        streams: StreamLimit,
     ) -> None:
         self._is_draining = is_draining
         self._metrics = metrics
         self._authenticator = authenticator  # set: MedianService calls need a bearer token
-        self._streams = streams or StreamLimit(10_000)
+        self._streams = streams
         self._wrapped: dict[str, Handler] = {}  # by method: built on its first call
 
     async def intercept_service(

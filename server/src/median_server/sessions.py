@@ -94,11 +94,10 @@ class _Session:
     def __post_init__(self) -> None:
         self.snapshot = Snapshot(self.session_id, 0, None)
 
-    def already_applied(self, request_id: str) -> bool:
-        """Whether a request with this id was applied before (a retry)."""
-        if not request_id:
-            return False
-        if (writer := writer_sequence(request_id)) is not None:
+    def already_applied(self, request_id: str, writer: tuple[str, int] | None) -> bool:
+        """Whether a request with this id was applied before (a retry); `writer` is the id's
+        `writer_sequence`, read once per request by the caller."""
+        if writer is not None:
             name, seq = writer
             return seq <= self.writer_seqs.get(name, 0)
         if request_id in self.applied_request_ids:
@@ -106,11 +105,11 @@ class _Session:
             return True
         return False
 
-    def remember(self, request_id: str, added: int) -> None:
+    def remember(self, request_id: str, writer: tuple[str, int] | None, added: int) -> None:
         """Records an applied request's id. A writer is recorded only once it adds numbers:
         applying an empty request twice changes nothing, and writers stay at most as many as
         the session's numbers."""
-        if (writer := writer_sequence(request_id)) is not None:
+        if writer is not None:
             if added:
                 name, seq = writer
                 self.writer_seqs[name] = max(seq, self.writer_seqs.get(name, 0))
@@ -279,7 +278,8 @@ class SessionStore:
         async with session.lock:
             if session.deleted:
                 raise SessionNotFoundError(session.session_id)
-            if session.already_applied(request_id):
+            writer = writer_sequence(request_id) if request_id else None
+            if request_id and session.already_applied(request_id, writer):
                 return AddOutcome(0, self._touch(session).snapshot)
             count = len(numbers)
             self._reserve(session, count)
@@ -304,7 +304,7 @@ class SessionStore:
                     if start:
                         await asyncio.sleep(0)
                     session.finder.add_many(numbers[start : start + step])
-            session.remember(request_id, count)
+            session.remember(request_id, writer, count)
             session.snapshot = Snapshot(
                 session.session_id, len(session.finder), session.finder.median()
             )
