@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ import redis
 import redis.asyncio
 
 from bench.measure import Budget, Deadline, LatencySummary, random_numbers
+from deploy.cluster import free_port
 
 HOST = "127.0.0.1"
 NUMBERS_PER_ROUND_TRIP = 10_000  # pipelined ZADDs are flushed after about this many numbers
@@ -41,12 +41,6 @@ return {n, found[2], found[4]}
 
 class RedisUnavailableError(RuntimeError):
     """redis-server is not installed or did not start; the message says which."""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def _median_of(answer: Any) -> float | None:
@@ -187,7 +181,7 @@ def start_redis() -> Iterator[RedisServer]:
             "redis-server is not installed (Debian: apt-get install redis-server); "
             "the Redis column is skipped"
         )
-    port = _free_port()
+    port = free_port(HOST)
     settings = {
         "bind": HOST,
         "port": str(port),

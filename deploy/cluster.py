@@ -332,8 +332,11 @@ def envoy_binary() -> str:
     return found
 
 
-def start_envoy(config_file: Path, name: str = "envoy", echo: bool = False) -> Process:
-    """Starts Envoy on a config file; returns once its listener accepts connections."""
+def start_envoy(
+    config_file: Path, listen: tuple[str, int], name: str = "envoy", echo: bool = False
+) -> Process:
+    """Starts Envoy on a config file whose listener is `listen` (host, port); returns once
+    that listener accepts connections."""
     admin_file = config_file.with_suffix(".admin")
     admin_file.unlink(missing_ok=True)
     command = [
@@ -348,22 +351,30 @@ def start_envoy(config_file: Path, name: str = "envoy", echo: bool = False) -> P
         "--concurrency",
         "2",
     ]
-    config = yaml.safe_load(config_file.read_text())
-    listen = config["static_resources"]["listeners"][0]["address"]["socket_address"]
-    wildcard = listen["address"] in ("0.0.0.0", "::")  # noqa: S104 (a comparison, not a bind)
-    host = "127.0.0.1" if wildcard else listen["address"]
-    _check_free(name, host, listen["port_value"])
+    host, port = local_address(listen[0]), listen[1]
+    _check_free(name, host, port)
     process = Process.start(name, command, echo=echo)
-    _wait_for_port(process, host, listen["port_value"], timeout=30)
+    _wait_for_port(process, host, port, timeout=30)
     return process
+
+
+def local_address(host: str) -> str:
+    """Where a client on this machine reaches a listener bound to `host`."""
+    wildcard = host in ("0.0.0.0", "::")  # noqa: S104 (a comparison, not a bind)
+    return "127.0.0.1" if wildcard else host
+
+
+def is_listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on `host`:`port` now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        return probe.connect_ex((host, port)) == 0
 
 
 def _check_free(name: str, host: str, port: int) -> None:
     """Refuses to start `name` on a port something else listens on: the cluster would
     otherwise send calls to whatever that is."""
-    with socket.socket() as probe:
-        if probe.connect_ex((host, port)) == 0:
-            raise RuntimeError(f"{name}: port {port} of {host} is in use; choose another PORT")
+    if is_listening(host, port):
+        raise RuntimeError(f"{name}: port {port} of {host} is in use; choose another PORT")
 
 
 def _wait_for_port(process: Process, host: str, port: int, timeout: float) -> None:
@@ -371,7 +382,7 @@ def _wait_for_port(process: Process, host: str, port: int, timeout: float) -> No
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.name} exited:\n" + "\n".join(process.log[-20:]))
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        if is_listening(host, port):
             return
         time.sleep(0.1)
     raise RuntimeError(f"{process.name} is not listening on {host}:{port}")
@@ -431,8 +442,7 @@ class LocalCluster:
     @property
     def target(self) -> str:
         """Envoy's address, for clients."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
-        return f"{host}:{self.ports[0]}"
+        return f"{local_address(self.host)}:{self.ports[0]}"
 
     @property
     def admin_url(self) -> str:
@@ -450,7 +460,7 @@ class LocalCluster:
         )
         config_file = self.folder / "envoy.yaml"
         config_file.write_text(render(config))
-        self.envoy = start_envoy(config_file, echo=self.echo)
+        self.envoy = start_envoy(config_file, (self.host, self.ports[0]), echo=self.echo)
         return self
 
     def start_shard(self, shard: int) -> Process:

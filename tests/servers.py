@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from deploy.cluster import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = Path(sys.executable).with_name("median-server")
@@ -58,13 +59,6 @@ def run_server_expecting_exit(*flags: str) -> tuple[int, str]:
         check=False,
     )
     return result.returncode, result.stderr
-
-
-def free_port() -> int:
-    """A loopback port that nothing listens on right now (for a server restarted on its port)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

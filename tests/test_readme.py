@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from deploy.cluster import free_port
+from deploy.cluster import free_port, is_listening
 from tests.servers import ROOT, running_server
 
 README = (ROOT / "README.md").read_text()
@@ -41,7 +40,7 @@ def make_serve_cluster(shards: int = 3) -> Iterator[tuple[Served, list[str]]]:
     """Runs `make serve-cluster` on free ports as a user would, in its own process group (the
     terminal's Ctrl-C reaches the whole group); SIGTERMs the group after, and yields the log."""
     port = free_port()
-    while not all(_is_free(p) for p in range(port + 1, port + shards + 1)):
+    while any(is_listening("127.0.0.1", p) for p in range(port + 1, port + shards + 1)):
         port = free_port()
     process = subprocess.Popen(
         # `make` from PATH, as a user types it.
@@ -72,11 +71,6 @@ def make_serve_cluster(shards: int = 3) -> Iterator[tuple[Served, list[str]]]:
         process.stderr.close()
 
 
-def _is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
 @pytest.fixture(scope="module", params=["one server", "make serve-cluster"])
 def server(request: pytest.FixtureRequest) -> Iterator[Served]:
     if request.param == "one server":
@@ -91,10 +85,10 @@ def test_make_serve_cluster_drains_and_stops_every_shard_and_envoy_on_sigterm() 
     with make_serve_cluster(shards=2) as (served, log):
         port = int(served.target.rsplit(":", 1)[1])
         ports = [port, port + 1, port + 2]
-        assert not any(_is_free(p) for p in ports)
+        assert all(is_listening("127.0.0.1", p) for p in ports)
     # The block's end sent SIGTERM to the group and waited for make to end.
     deadline = time.monotonic() + 30
-    while not all(_is_free(p) for p in ports):
+    while any(is_listening("127.0.0.1", p) for p in ports):
         assert time.monotonic() < deadline, "a shard or Envoy still listens"
         time.sleep(0.2)
     text = "".join(log)
