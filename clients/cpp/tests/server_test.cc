@@ -32,6 +32,25 @@ median::ClientOptions Plain(const TestServer& server) {
   return options;
 }
 
+// The setup most tests start with: a fresh server started with `flags`, a plaintext client to it
+// that sends `batch_size` numbers per request, and one new session. Tests bind the parts with
+// `auto& [server, client, session] = connected;`.
+struct Connected {
+  explicit Connected(std::size_t batch_size = median::ClientOptions().batch_size,
+                     std::vector<std::string> flags = {})
+      : server(std::move(flags)), client(WithBatchSize(Plain(server), batch_size)),
+        session(client.CreateSession()) {}
+  TestServer server;
+  median::Client client;
+  std::string session;
+
+ private:
+  static median::ClientOptions WithBatchSize(median::ClientOptions options, std::size_t size) {
+    options.batch_size = size;
+    return options;
+  }
+};
+
 // The median as the service defines it, from a sorted copy.
 double ReferenceMedian(std::vector<double> numbers) {
   std::sort(numbers.begin(), numbers.end());
@@ -73,9 +92,8 @@ int Shell(const std::string& command, std::string* output) {
 }
 
 TEST(Server, CreateAddGetDelete) {
-  TestServer server;
-  median::Client client(Plain(server));
-  const std::string session = client.CreateSession();
+  Connected connected;
+  auto& [server, client, session] = connected;
   EXPECT_EQ(session.size(), 22u);
   const median::AddResult added = client.AddNumbers(session, {3, 1, 2, 10});
   EXPECT_EQ(added.added_count, 4);
@@ -111,11 +129,8 @@ TEST(Server, CreateSessionWithATakenIdIsAlreadyExists) {
 }
 
 TEST(Server, RunningMedianCallsBackOncePerRequestInOrder) {
-  TestServer server;
-  median::ClientOptions options = Plain(server);
-  options.batch_size = 2;
-  median::Client client(options);
-  const std::string session = client.CreateSession();
+  Connected connected(/*batch_size=*/2);
+  auto& [server, client, session] = connected;
   std::vector<median::RunningResult> answers;
   client.RunningMedian(session, std::vector<double>{5, 1, 3, 8, 2},
                        [&](const median::RunningResult& answer) { answers.push_back(answer); });
@@ -132,11 +147,8 @@ TEST(Server, RunningMedianCallsBackOncePerRequestInOrder) {
 }
 
 TEST(Server, AnExceptionFromTheCallbackEndsTheStreamAndKeepsWhatWasApplied) {
-  TestServer server;
-  median::ClientOptions options = Plain(server);
-  options.batch_size = 1;
-  median::Client client(options);
-  const std::string session = client.CreateSession();
+  Connected connected(/*batch_size=*/1);
+  auto& [server, client, session] = connected;
   int answers = 0;
   EXPECT_THROW(client.RunningMedian(session, std::vector<double>(500, 1.0),
                                     [&](const median::RunningResult&) {
@@ -176,9 +188,8 @@ TEST(Server, ListSessionsPagesThroughEverySession) {
 }
 
 TEST(ErrorDetails, NaNInTheFirstRequestIsABadRequestAndNothingIsApplied) {
-  TestServer server;
-  median::Client client(Plain(server));
-  const std::string session = client.CreateSession();
+  Connected connected;
+  auto& [server, client, session] = connected;
   const median::Error error = ErrorOf([&] {
     client.AddNumbers(session, {1.0, std::numeric_limits<double>::quiet_NaN(), 2.0});
   });
@@ -190,11 +201,8 @@ TEST(ErrorDetails, NaNInTheFirstRequestIsABadRequestAndNothingIsApplied) {
 }
 
 TEST(ErrorDetails, NaNAfterTwoAnsweredRequestsKeepsThoseTwo) {
-  TestServer server;
-  median::ClientOptions options = Plain(server);
-  options.batch_size = 1;
-  median::Client client(options);
-  const std::string session = client.CreateSession();
+  Connected connected(/*batch_size=*/1);
+  auto& [server, client, session] = connected;
   int answers = 0;
   const median::Error error = ErrorOf([&] {
     client.RunningMedian(session,
@@ -211,9 +219,8 @@ TEST(ErrorDetails, NaNAfterTwoAnsweredRequestsKeepsThoseTwo) {
 }
 
 TEST(ErrorDetails, ALimitIsAQuotaFailureWithErrorInfo) {
-  TestServer server({"--max-session-numbers", "5"});
-  median::Client client(Plain(server));
-  const std::string session = client.CreateSession();
+  Connected connected(median::ClientOptions().batch_size, {"--max-session-numbers", "5"});
+  auto& [server, client, session] = connected;
   const median::Error error = ErrorOf([&] { client.AddNumbers(session, {1, 2, 3, 4, 5, 6}); });
   EXPECT_EQ(error.code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   ASSERT_EQ(error.quota_violations().size(), 1u);

@@ -113,37 +113,19 @@ void TestServer::Restart() {
   Start(port_);
 }
 
-namespace {
-
-void Openssl(const std::string& folder, const std::string& args) {
-  const std::string command =
-      "cd '" + folder + "' && openssl " + args + " >/dev/null 2>&1";
-  if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
-}
-
-}  // namespace
-
 Certificates MakeCertificates(const std::string& folder) {
-  WriteFile(folder + "/openssl.cnf",
-            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = median test\n"
-            "[ca]\nbasicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n"
-            "subjectKeyIdentifier = hash\n"
-            "[server]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\n"
-            "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1\n"
-            "[client]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\n"
-            "extendedKeyUsage = clientAuth\n");
-  const std::string new_key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ";
-  Openssl(folder, "req -x509 " + new_key +
-                      "-keyout ca.key -out ca.pem -days 2 -subj /CN=ca -config openssl.cnf "
-                      "-extensions ca");
-  for (const std::string name : {"server", "client"}) {
-    Openssl(folder, "req -new " + new_key + "-keyout " + name + ".key -out " + name +
-                        ".csr -subj /CN=" + name + " -config openssl.cnf");
-    Openssl(folder, "x509 -req -in " + name + ".csr -CA ca.pem -CAkey ca.key -set_serial 0x" +
-                        (name == "server" ? std::string("1001") : std::string("1002")) +
-                        " -days 2 -out " + name + ".pem -extfile openssl.cnf -extensions " +
-                        name);
-  }
+  // The repository's tests/certs.py makes the certificates for every language's tests, so the
+  // C++ tests run the same openssl steps rather than a copy of them.
+  const std::string command =
+      "cd '" + RepoRoot() + "' && .venv/bin/python -c 'import sys; from pathlib import Path; "
+      "from tests.certs import make_certificates; make_certificates(Path(sys.argv[1]))' '" +
+      folder + "' 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("cannot run: " + command);
+  std::string output;
+  char line[4096];
+  while (fgets(line, sizeof line, pipe) != nullptr) output += line;
+  if (pclose(pipe) != 0) throw std::runtime_error("failed: " + command + "\n" + output);
   return {folder + "/ca.pem", folder + "/server.pem", folder + "/server.key",
           folder + "/client.pem", folder + "/client.key"};
 }

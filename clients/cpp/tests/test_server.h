@@ -48,8 +48,10 @@ class TestServer {
   std::thread drain_;  // reads the server's stderr after the listening line, so it never blocks
 };
 
-// Test certificates made with the openssl command (as tests/certs.py makes them): a CA, a
-// server certificate for localhost and 127.0.0.1 signed by it, and a client certificate.
+// Test certificates, made in `folder` by the repository's tests/certs.py (with .venv's python):
+// a CA, a server certificate for localhost, 127.0.0.1 and ::1 signed by it, and a client
+// certificate signed by it; paths of PEM files. Throws std::runtime_error with the script's
+// output when it fails.
 struct Certificates {
   std::string ca, server_cert, server_key, client_cert, client_key;
 };
