@@ -259,7 +259,7 @@ async fn tls_with_a_token_and_mutual_tls_work_and_refuse_what_they_should() {
 
     // A CA that did not sign the server's certificate: the handshake fails, nothing is sent.
     let wrong_ca = Client::builder(server.tls_target())
-        .tls_ca_pem(certs.read("other_ca.pem"))
+        .tls_ca_pem(certs.read("other-ca.pem"))
         .token(TOKEN)
         .connect()
         .await
@@ -276,7 +276,7 @@ async fn tls_with_a_token_and_mutual_tls_work_and_refuse_what_they_should() {
         .await
         .unwrap();
     let wrong_ca = Client::builder(server.tls_target())
-        .tls_ca_pem(certs.read("other_ca.pem"))
+        .tls_ca_pem(certs.read("other-ca.pem"))
         .token(TOKEN)
         .retry_for(Duration::from_secs(60))
         .stream_timeout(Some(Duration::from_secs(5)))

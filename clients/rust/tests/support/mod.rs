@@ -154,110 +154,41 @@ impl Drop for TempDir {
     }
 }
 
-/// PEM files made with the `openssl` command: `ca` signed `server` (for localhost, 127.0.0.1
-/// and ::1) and `client`; `other_ca` signed nothing the server trusts. P-256 keys, two days.
+/// The test certificates of the repository's tests/certs.py (one place makes them for every
+/// language), as PEM files in a fresh folder: `ca.pem` signed `server.pem`/`server.key` (for
+/// localhost, 127.0.0.1 and ::1) and `client.pem`/`client.key`; `other-ca.pem` signed
+/// `other-client.pem`/`other-client.key`, nothing the server trusts. P-256 keys, two days.
 pub struct Certificates {
     pub dir: TempDir,
 }
 
-const OPENSSL_CONFIG: &str = "\
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = median test
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-[client]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-";
-
-fn openssl(dir: &TempDir, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(&dir.0)
-        .output()
-        .expect("the openssl command runs");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-const NEW_KEY: [&str; 6] = [
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-];
-
 impl Certificates {
+    /// Runs tests/certs.py with the repository's `.venv/bin/python` (made by `make venv` at the
+    /// top; `make -C clients/rust test` makes it first); panics with its output if it fails.
     pub fn make() -> Certificates {
         let dir = TempDir::new("certs");
-        std::fs::write(dir.0.join("openssl.cnf"), OPENSSL_CONFIG).unwrap();
-        for ca in ["ca", "other_ca"] {
-            let (key, cert) = (format!("{ca}.key"), format!("{ca}.pem"));
-            let subject = format!("/CN={ca}");
-            let mut args = vec!["req", "-x509"];
-            args.extend(NEW_KEY);
-            args.extend([key.as_str(), "-out", &cert, "-days", "2", "-subj", &subject]);
-            args.extend(["-config", "openssl.cnf", "-extensions", "ca"]);
-            openssl(&dir, &args);
-        }
-        for (name, kind) in [("server", "server"), ("client", "client")] {
-            let (key, cert, csr) = (
-                format!("{name}.key"),
-                format!("{name}.pem"),
-                format!("{name}.csr"),
-            );
-            let subject = format!("/CN={name}");
-            let mut args = vec!["req", "-new"];
-            args.extend(NEW_KEY);
-            args.extend([
-                key.as_str(),
-                "-out",
-                &csr,
-                "-subj",
-                &subject,
-                "-config",
-                "openssl.cnf",
-            ]);
-            openssl(&dir, &args);
-            openssl(
-                &dir,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    &csr,
-                    "-CA",
-                    "ca.pem",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-out",
-                    &cert,
-                    "-days",
-                    "2",
-                    "-extfile",
-                    "openssl.cnf",
-                    "-extensions",
-                    kind,
-                ],
-            );
-        }
+        let python = repository().join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run `make venv` at the top of the repository",
+            python.display()
+        );
+        let output = Command::new(&python)
+            .args([
+                "-c",
+                "import sys; from pathlib import Path; from tests.certs import make_certificates; \
+                 make_certificates(Path(sys.argv[1]))",
+            ])
+            .arg(&dir.0)
+            .current_dir(repository())
+            .output()
+            .expect("the repository's python runs");
+        assert!(
+            output.status.success(),
+            "tests/certs.py failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         Certificates { dir }
     }
 
