@@ -58,10 +58,14 @@ def get(
 
 
 def list_all(
-    target_stub: median_pb2_grpc.MedianServiceStub, page_size: int = 1000, shard_only: bool = False
+    target_stub: median_pb2_grpc.MedianServiceStub,
+    page_size: int = 1000,
+    shard_only: bool = False,
+    metadata: tuple[tuple[str, str], ...] = (),
 ) -> Iterator[median_pb2.SessionSummary]:
-    """Every session a ListSessions walk returns, page after page."""
-    metadata = ((LIST_SCOPE_HEADER, SHARD_SCOPE),) if shard_only else ()
+    """Every session a ListSessions walk returns, page after page (`metadata`: e.g. a token)."""
+    if shard_only:
+        metadata = (*metadata, (LIST_SCOPE_HEADER, SHARD_SCOPE))
     token = ""
     while True:
         page = target_stub.ListSessions(

@@ -21,6 +21,7 @@ import pytest
 from median.v1 import median_pb2, median_pb2_grpc
 
 from tests.certs import Certificates, make_certificates
+from tests.cluster import list_all
 from tests.languages import (
     LANGUAGE_IDS,
     LANGUAGES,
@@ -141,17 +142,7 @@ def session_exists(endpoint: Endpoint, session_id: str) -> bool:
 def session_count(endpoint: Endpoint) -> int:
     with endpoint.channel() as channel:
         stub = median_pb2_grpc.MedianServiceStub(channel)
-        total, token = 0, ""
-        while True:
-            page = stub.ListSessions(
-                median_pb2.ListSessionsRequest(page_size=1000, page_token=token),
-                timeout=10,
-                metadata=endpoint.metadata,
-            )
-            total += len(page.sessions)
-            token = page.next_page_token
-            if not token:
-                return total
+        return sum(1 for _ in list_all(stub, metadata=endpoint.metadata))
 
 
 def load(path: Path) -> dict[str, Any]:

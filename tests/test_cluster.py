@@ -419,17 +419,8 @@ def test_envoy_terminates_tls_and_tokens_reach_every_shard_with_the_callers_tena
             timeout=TIMEOUT,
         )
         assert len(shard_sessions_of(secure, alice)) == 2  # alice's sessions are on both shards
-        listed = []
-        token = ""
-        while True:  # the cluster-wide list, with alice's token forwarded to the other shard
-            page = proxy.ListSessions(
-                median_pb2.ListSessionsRequest(page_size=3, page_token=token),
-                metadata=as_tenant(alice),
-                timeout=TIMEOUT,
-            )
-            listed += [s.session_id for s in page.sessions]
-            if not (token := page.next_page_token):
-                break
+        # The cluster-wide list, with alice's token forwarded to the other shard.
+        listed = [s.session_id for s in list_all(proxy, page_size=3, metadata=as_tenant(alice))]
         assert sorted(listed) == ids
         with pytest.raises(grpc.RpcError) as refused:
             proxy.GetMedian(
