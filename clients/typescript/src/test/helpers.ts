@@ -1,16 +1,17 @@
 /**
- * Test helpers: a real `median-server` process on a loopback port, and test certificates made
- * with the `openssl` command (two CAs, a server certificate for localhost/127.0.0.1/::1, and a
- * client certificate of each CA).
+ * Test helpers: a real `median-server` process on a loopback port, and the repository's test
+ * certificates (tests/certs.py: two CAs, a server certificate for localhost/127.0.0.1/::1, and
+ * a client certificate of each CA).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 /** The repository's root (this file runs from clients/typescript/dist/test/). */
 export const ROOT = resolve(__dirname, "..", "..", "..", "..");
 const SERVER = join(ROOT, ".venv", "bin", "median-server");
+const PYTHON = join(ROOT, ".venv", "bin", "python");
 /** How long a server may take to start on a busy machine. */
 const START_TIMEOUT_MS = 60_000;
 
@@ -105,26 +106,6 @@ export function temporaryFolder(): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-const OPENSSL_CONFIG = `[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = median test
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-[client]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-`;
-
 /** Paths of PEM files: `ca` signed `server` and `client`; `otherCa` signed `otherClient`. */
 export interface Certificates {
   ca: string;
@@ -137,76 +118,23 @@ export interface Certificates {
   otherClientKey: string;
 }
 
-/** Makes test certificates (P-256 keys, valid for two days) in `folder`. */
+/**
+ * Makes the test certificates in `folder` with the repository's tests/certs.py, the one place
+ * that makes them for every language (P-256 keys, valid for two days; the server certificate
+ * names localhost, 127.0.0.1 and ::1). Throws, with the script's stderr in the message, if the
+ * script fails.
+ */
 export function makeCertificates(folder: string): Certificates {
-  const config = join(folder, "openssl.cnf");
-  writeFileSync(config, OPENSSL_CONFIG);
-  const openssl = (...args: string[]): void => {
-    execFileSync("openssl", args, { cwd: folder, stdio: "pipe" });
-  };
-  const newKey = (key: string): string[] => [
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
-  ];
-  const makeCa = (name: string): void => {
-    openssl(
-      "req",
-      "-x509",
-      ...newKey(`${name}.key`),
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${name}`,
-      "-config",
-      config,
-      "-extensions",
-      "ca",
-    );
-  };
-  const makeSigned = (name: string, ca: string, kind: string): void => {
-    openssl(
-      "req",
-      "-new",
-      ...newKey(`${name}.key`),
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${name}`,
-      "-config",
-      config,
-    );
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      `${ca}.pem`,
-      "-CAkey",
-      `${ca}.key`,
-      "-CAcreateserial",
-      "-days",
-      "2",
-      "-out",
-      `${name}.pem`,
-      "-extfile",
-      config,
-      "-extensions",
-      kind,
-    );
-  };
-  makeCa("ca");
-  makeCa("other-ca");
-  makeSigned("server", "ca", "server");
-  makeSigned("client", "ca", "client");
-  makeSigned("other-client", "other-ca", "client");
+  execFileSync(
+    PYTHON,
+    [
+      "-c",
+      "import sys; from pathlib import Path; from tests.certs import make_certificates; " +
+        "make_certificates(Path(sys.argv[1]))",
+      folder,
+    ],
+    { cwd: ROOT, stdio: "pipe" },
+  );
   const at = (name: string): string => join(folder, name);
   return {
     ca: at("ca.pem"),
