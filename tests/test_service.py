@@ -490,6 +490,18 @@ async def test_number_limits_refuse_the_whole_request(
     assert (await add(service, session_id, [1.0, 2.0])).number_count == 10
 
 
+async def test_a_limit_refused_mid_stream_says_how_many_of_the_stream_stay_applied(
+    make_service: ServiceFactory,
+) -> None:
+    service = await make_service(max_session_numbers=5)
+    session_id = await new_session(service)
+    error = await refused(add(service, session_id, [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]))
+    assert error.code() == Code.RESOURCE_EXHAUSTED
+    assert "--max-session-numbers" in (error.details() or "")
+    assert "3 numbers of this stream had been added before this request" in (error.details() or "")
+    assert await state(service, session_id) == (3, 2.0)
+
+
 async def test_message_over_max_message_bytes_is_resource_exhausted(
     make_service: ServiceFactory,
 ) -> None:

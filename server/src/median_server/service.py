@@ -200,7 +200,15 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
             check_request_id(request.request_id)
             numbers = as_numbers(request.numbers)
             check_finite(numbers, added_before)
-            outcome = await self._store.add(bound, numbers, request.request_id, tenant)
+            try:
+                outcome = await self._store.add(bound, numbers, request.request_id, tenant)
+            except errors.LimitExceededError as error:  # say, as for a NaN, what stays applied
+                raise errors.LimitExceededError(
+                    error.limit,
+                    error.value,
+                    f"{error.message}; {added_before} numbers of this stream had been added "
+                    "before this request, and stay",
+                ) from None
             added_before += outcome.added_count
             yield outcome
 
