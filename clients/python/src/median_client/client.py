@@ -147,7 +147,9 @@ class MedianClient:
 
         The iterable is read lazily, `batch_size` numbers per request (no numbers: one empty
         request), on `AddNumbers` streams of at most 256 requests each. Every request carries
-        the id `<writer>:<seq>` (`writer_id`, by default a new random one per call). After
+        the id `<writer>:<seq>` (`writer_id`, by default a new random one per call; give one only to
+        resend the same numbers after a failed call: new numbers under a used writer id are taken
+        for retries and not added). After
         `UNAVAILABLE` or a broken connection the client reopens a stream, with backoff, and
         resends every request that no answer acknowledged yet; the server answers those it had
         already applied without applying them again. It keeps trying for `retry_for` seconds
