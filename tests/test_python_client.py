@@ -13,6 +13,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -770,3 +771,30 @@ def test_a_failed_tls_handshake_is_not_resumed(tmp_path: Path) -> None:
     assert raised.value.code == grpc.StatusCode.UNAVAILABLE
     assert "handshake" in raised.value.details.lower()
     assert waited < 15, "a certificate that does not verify is reported, not retried for 30 s"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "asyncio"])
+def test_create_session_waits_out_a_server_restart_within_retry_for(
+    tmp_path: Path, asynchronous: bool
+) -> None:
+    with CrashingServer(tmp_path / "data") as server:
+        server.kill()
+        restarting = threading.Timer(1.0, server.restart)
+        restarting.start()
+        try:
+            if asynchronous:
+
+                async def create() -> tuple[str, int]:
+                    async with AsyncMedianClient(server.target, retry_for=30) as client:
+                        session_id = await client.create_session()
+                        return session_id, (await client.add_numbers(session_id, [2.0])).count
+
+                session_id, count = asyncio.run(create())
+            else:
+                with MedianClient(server.target, retry_for=30) as client:
+                    session_id = client.create_session()
+                    count = client.add_numbers(session_id, [2.0]).count
+        finally:
+            restarting.join()
+        assert len(session_id) >= 22
+        assert count == 1

@@ -30,6 +30,7 @@ from median_client.resume import (
     Outbox,
     Request,
     is_retryable,
+    made_by_an_earlier_attempt,
     new_writer_id,
 )
 from median_client.routing import new_session_id, routing_metadata
@@ -111,16 +112,27 @@ class AsyncMedianClient:
         await self.close()
 
     async def create_session(self, session_id: str | None = None) -> str:
-        """Makes a new, empty session and returns its id; the client picks one if not given."""
-        if session_id is None:
-            session_id = new_session_id()
-        with raising_median_error():
-            response = await self._stub.CreateSession(
-                median_pb2.CreateSessionRequest(session_id=session_id),
-                timeout=self._timeout,
-                metadata=self._metadata(session_id),
-            )
-        return response.session_id
+        """Makes a new, empty session and returns its id; the client picks one if not given.
+        Retried as `MedianClient.create_session`."""
+        chosen_here = session_id is None
+        session_id = session_id or new_session_id()
+        backoff, retried = self._backoff(), False
+        while True:
+            try:
+                response = await self._stub.CreateSession(
+                    median_pb2.CreateSessionRequest(session_id=session_id),
+                    timeout=self._timeout,
+                    metadata=self._metadata(session_id),
+                )
+                return str(response.session_id)
+            except grpc.RpcError as error:
+                if made_by_an_earlier_attempt(error, chosen_here, retried):
+                    return session_id
+                pause = backoff.pause_after_failure() if is_retryable(error) else None
+                if pause is None:
+                    raise MedianError.from_rpc_error(error) from error
+            await asyncio.sleep(pause)
+            retried = True
 
     async def add_numbers(
         self,

@@ -24,6 +24,7 @@ from median_client.resume import (
     Outbox,
     Request,
     is_retryable,
+    made_by_an_earlier_attempt,
     new_writer_id,
 )
 from median_client.routing import new_session_id, routing_metadata
@@ -123,17 +124,28 @@ class MedianClient:
         """Makes a new, empty session and returns its id.
 
         Without `session_id` the client picks one (128 random bits, URL-safe), so that the
-        routing header names the session even on this first call.
+        routing header names the session even on this first call. Retried after a retryable
+        failure (the server restarting, its shard briefly down) for up to `retry_for` seconds.
         """
-        if session_id is None:
-            session_id = new_session_id()
-        with raising_median_error():
-            response = self._stub.CreateSession(
-                median_pb2.CreateSessionRequest(session_id=session_id),
-                timeout=self._timeout,
-                metadata=self._metadata(session_id),
-            )
-        return response.session_id
+        chosen_here = session_id is None
+        session_id = session_id or new_session_id()
+        backoff, retried = self._backoff(), False
+        while True:
+            try:
+                response = self._stub.CreateSession(
+                    median_pb2.CreateSessionRequest(session_id=session_id),
+                    timeout=self._timeout,
+                    metadata=self._metadata(session_id),
+                )
+                return str(response.session_id)
+            except grpc.RpcError as error:
+                if made_by_an_earlier_attempt(error, chosen_here, retried):
+                    return session_id
+                pause = backoff.pause_after_failure() if is_retryable(error) else None
+                if pause is None:
+                    raise MedianError.from_rpc_error(error) from error
+            time.sleep(pause)
+            retried = True
 
     def add_numbers(
         self,

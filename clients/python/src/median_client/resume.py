@@ -69,6 +69,12 @@ def is_retryable(error: grpc.RpcError) -> bool:
     return code in RETRYABLE and "handshake failed" not in details.lower()
 
 
+def made_by_an_earlier_attempt(error: grpc.RpcError, chosen_here: bool, retried: bool) -> bool:
+    """Whether a retried `CreateSession` that fails `ALREADY_EXISTS` found the session an earlier
+    attempt made: only for an id the library chose (128 random bits), never a caller's."""
+    return chosen_here and retried and error.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
 @dataclass
 class Backoff:
     """When to resume: exponential backoff with full jitter, within `retry_for` seconds of the
