@@ -191,6 +191,13 @@ def test_a_shard_refuses_calls_without_the_routing_header_and_says_what_to_send(
             )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, metadata
     assert "no-header" not in {s.session_id for s in list_all(stub(cluster.target))}
+    with pytest.raises(grpc.RpcError) as unknown_scope:
+        direct.ListSessions(
+            median_pb2.ListSessionsRequest(),
+            metadata=(("median-list-scope", "all"),),
+            timeout=TIMEOUT,
+        )
+    assert unknown_scope.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_a_nan_early_in_a_long_stream_through_the_proxy_is_refused_with_details_and_not_applied(

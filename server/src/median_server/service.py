@@ -143,7 +143,14 @@ class MedianServicer(median_pb2_grpc.MedianServiceServicer):
         self, request: median_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> median_pb2.ListSessionsResponse:
         metadata = context.invocation_metadata() or ()
-        if self._cluster is None or (LIST_SCOPE_HEADER, SHARD_SCOPE) in metadata:
+        scope = next((str(v) for k, v in metadata if k == LIST_SCOPE_HEADER), None)
+        if scope not in (None, SHARD_SCOPE):
+            raise errors.InvalidArgumentError(
+                f'the {LIST_SCOPE_HEADER} header is "{scope}"; the one scope there is is '
+                f'"{SHARD_SCOPE}" (this server\'s sessions only): leave it out for the whole list',
+                (errors.FieldViolation(LIST_SCOPE_HEADER, f'only "{SHARD_SCOPE}" is known'),),
+            )
+        if self._cluster is None or scope == SHARD_SCOPE:
             return self._list_page(request.page_size, request.page_token)
         return await self._list_cluster_page(request, self._cluster, metadata, context)
 
