@@ -2,6 +2,7 @@
 //! deadlines, and one method per RPC of `median.v1.MedianService`.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -466,30 +467,51 @@ impl Client {
 
     /// Makes a new, empty session with an id the client picks (128 random bits, URL-safe), so
     /// that the routing header names the session on this first call too; returns the id.
+    /// Retried after a retryable failure for up to the client's `retry_for`, like
+    /// [`Self::get_median`]; `ALREADY_EXISTS` on a retry means an earlier attempt made the
+    /// session (nobody else can hold a 128-bit random id), so it counts as success.
     ///
     /// # Errors
     /// `RESOURCE_EXHAUSTED` when the server holds its most sessions; `UNAUTHENTICATED` without
-    /// a valid token. Not retried: a resend could not tell its own session from another's.
+    /// a valid token; the last retryable error when `retry_for` runs out.
     pub async fn create_session(&self) -> Result<String, Error> {
-        self.create_session_with_id(&new_id()?).await
+        self.create(&new_id()?, true).await
     }
 
     /// Makes a new, empty session named `session_id` (1 to 128 characters of
-    /// `[A-Za-z0-9._-]`); returns the id.
+    /// `[A-Za-z0-9._-]`); returns the id. Retried like [`Self::create_session`], except that
+    /// `ALREADY_EXISTS` is always an error, on a retry too: the client cannot tell whether an
+    /// earlier attempt or someone else made a session of the caller's id.
     ///
     /// # Errors
     /// `ALREADY_EXISTS` if the id is taken, `INVALID_ARGUMENT` for a malformed id, and as
     /// [`Self::create_session`].
     pub async fn create_session_with_id(&self, session_id: &str) -> Result<String, Error> {
+        self.create(session_id, false).await
+    }
+
+    /// `CreateSession` of `session_id`; `ours`: the client picked the id, so `ALREADY_EXISTS`
+    /// on a retry is the session an earlier attempt made.
+    async fn create(&self, session_id: &str, ours: bool) -> Result<String, Error> {
         let routing = Routing::new(session_id)?;
-        let message = CreateSessionRequest {
-            session_id: routing.session_id.clone(),
-        };
-        let response = self
-            .stub()
-            .create_session(routing.request(message, Some(self.settings.timeout)))
-            .await?;
-        Ok(response.into_inner().session_id)
+        let timeout = Some(self.settings.timeout);
+        self.retrying(|mut stub, retry| {
+            let message = CreateSessionRequest {
+                session_id: routing.session_id.clone(),
+            };
+            let request = routing.request(message, timeout);
+            let id = &routing.session_id;
+            async move {
+                match stub.create_session(request).await {
+                    Ok(response) => Ok(response.into_inner().session_id),
+                    Err(status) if retry && ours && status.code() == tonic::Code::AlreadyExists => {
+                        Ok(id.clone())
+                    }
+                    Err(status) => Err(status),
+                }
+            }
+        })
+        .await
     }
 
     /// The session's count and median. A read: retried after a retryable failure for up to
@@ -499,23 +521,21 @@ impl Client {
     /// `NOT_FOUND` for an unknown session, `FAILED_PRECONDITION` while it holds no numbers.
     pub async fn get_median(&self, session_id: &str) -> Result<Median, Error> {
         let routing = Routing::new(session_id)?;
-        let mut resumer = Resumer::new(self.settings.retry_for, None);
-        loop {
-            let message = GetMedianRequest {
-                session_id: routing.session_id.clone(),
-            };
-            let request = routing.request(message, Some(self.settings.timeout));
-            match self.stub().get_median(request).await {
-                Ok(response) => {
-                    let response = response.into_inner();
-                    return Ok(Median {
-                        number_count: response.number_count,
-                        median: response.median,
-                    });
-                }
-                Err(status) => resumer.pause_after(status).await?,
-            }
-        }
+        let timeout = Some(self.settings.timeout);
+        let response = self
+            .retrying(|mut stub, _| {
+                let message = GetMedianRequest {
+                    session_id: routing.session_id.clone(),
+                };
+                let request = routing.request(message, timeout);
+                async move { stub.get_median(request).await }
+            })
+            .await?
+            .into_inner();
+        Ok(Median {
+            number_count: response.number_count,
+            median: response.median,
+        })
     }
 
     /// Removes the session and its numbers. Not retried (a resend after a lost answer would
@@ -545,28 +565,26 @@ impl Client {
         page_size: i32,
         page_token: &str,
     ) -> Result<SessionPage, Error> {
-        let mut resumer = Resumer::new(self.settings.retry_for, None);
-        loop {
-            let mut request = Request::new(ListSessionsRequest {
-                page_size,
-                page_token: page_token.to_string(),
-            });
-            request.set_timeout(self.settings.timeout);
-            match self.stub().list_sessions(request).await {
-                Ok(response) => {
-                    let page = response.into_inner();
-                    let sessions = page.sessions.into_iter().map(|session| SessionSummary {
-                        session_id: session.session_id,
-                        number_count: session.number_count,
-                    });
-                    return Ok(SessionPage {
-                        sessions: sessions.collect(),
-                        next_page_token: page.next_page_token,
-                    });
-                }
-                Err(status) => resumer.pause_after(status).await?,
-            }
-        }
+        let timeout = self.settings.timeout;
+        let page = self
+            .retrying(|mut stub, _| {
+                let mut request = Request::new(ListSessionsRequest {
+                    page_size,
+                    page_token: page_token.to_string(),
+                });
+                request.set_timeout(timeout);
+                async move { stub.list_sessions(request).await }
+            })
+            .await?
+            .into_inner();
+        let sessions = page.sessions.into_iter().map(|session| SessionSummary {
+            session_id: session.session_id,
+            number_count: session.number_count,
+        });
+        Ok(SessionPage {
+            sessions: sessions.collect(),
+            next_page_token: page.next_page_token,
+        })
     }
 
     /// Every session of the caller, ordered by id, fetched `page_size` at a time as the stream
@@ -681,6 +699,25 @@ impl Client {
 
     fn stub(&self) -> Stub {
         self.stub.clone()
+    }
+
+    /// Runs one unary call, `attempt(stub, is_retry)`, again after each retryable failure, as
+    /// the ingest calls resume: [`Resumer`]'s backoff, for up to the client's `retry_for`;
+    /// a refusal, or the last retryable error once `retry_for` is spent, ends it.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, Error>
+    where
+        F: FnMut(Stub, bool) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let mut resumer = Resumer::new(self.settings.retry_for, None);
+        let mut retry = false;
+        loop {
+            match attempt(self.stub(), retry).await {
+                Ok(value) => return Ok(value),
+                Err(status) => resumer.pause_after(status).await?,
+            }
+            retry = true;
+        }
     }
 }
 

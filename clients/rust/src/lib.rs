@@ -43,9 +43,12 @@
 //!   `DEADLINE_EXCEEDED`. A call that failed may have applied some of its requests (those
 //!   acknowledged, and perhaps some not yet acknowledged): [`Client::get_median`] tells.
 //!
-//! Only the ingest calls resume. [`Client::get_median`] and [`Client::list_sessions_page`] are
-//! reads and are simply retried the same way; `CreateSession` and `DeleteSession` are not
-//! retried, since a resend after a lost answer would report `ALREADY_EXISTS` or `NOT_FOUND`.
+//! Only the ingest calls resume. [`Client::get_median`] and [`Client::list_sessions_page`] (reads)
+//! and [`Client::create_session`] are simply retried the same way: a retry of `create_session`
+//! told `ALREADY_EXISTS` finds the session an earlier attempt made (its id is 128 random bits),
+//! so that counts as success; [`Client::create_session_with_id`] is retried too but keeps
+//! `ALREADY_EXISTS` an error. `DeleteSession` is not retried, since a resend after a lost
+//! answer would report `NOT_FOUND`.
 
 mod client;
 mod error;

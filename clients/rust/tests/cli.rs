@@ -6,7 +6,7 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 
-use support::{Certificates, Server, TempDir, numbers, reference_median};
+use support::{Certificates, Server, TempDir, free_port, numbers, reference_median};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
@@ -157,4 +157,19 @@ fn running_over_tls_with_a_token_prints_each_request_once_across_a_server_kill()
     );
     let last = format!("count=50000 median={:?}", reference_median(&sent));
     assert_eq!(shown.last().unwrap(), &last);
+}
+
+#[test]
+fn creating_the_session_keeps_trying_for_retry_for_then_reports_unavailable() {
+    let target = format!("127.0.0.1:{}", free_port());
+    let started = std::time::Instant::now();
+    let output = cli(&["--target", &target, "--retry-for", "2"], "1");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "no session was made: {output:?}");
+    let errors = lines(&output.stderr);
+    assert!(errors[0].starts_with("error: UNAVAILABLE: "), "{errors:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "it kept trying for --retry-for"
+    );
 }

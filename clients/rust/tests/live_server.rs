@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use median_client::{Client, Code, Error};
-use support::{Certificates, Server, TempDir, numbers, reference_median};
+use support::{Certificates, Server, TempDir, free_port, numbers, reference_median};
 use tokio_stream::StreamExt;
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -458,4 +458,45 @@ async fn resuming_gives_up_with_the_last_error_or_at_the_deadline() {
         .unwrap();
     let error = no_resume.add_numbers(&session, [1.0]).await.unwrap_err();
     assert_eq!(error.code(), Code::Unavailable, "{error}");
+}
+
+#[tokio::test]
+async fn create_session_waits_within_retry_for_for_a_server_that_starts_late() {
+    let port = free_port();
+    let client = Client::builder(format!("127.0.0.1:{port}"))
+        .retry_for(Duration::from_secs(120))
+        .connect_lazy()
+        .unwrap();
+    let creating = tokio::spawn({
+        let client = client.clone();
+        async move { client.create_session().await }
+    });
+    // Nothing listens yet: the first attempts fail with UNAVAILABLE and the call keeps trying.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!creating.is_finished(), "{:?}", creating.await);
+
+    let server = tokio::task::spawn_blocking(move || Server::start_at(port, &[]))
+        .await
+        .unwrap();
+    let session = creating.await.unwrap().unwrap();
+    assert_eq!(session.len(), 22, "{session}");
+    let empty = client.get_median(&session).await.unwrap_err();
+    assert_eq!(
+        empty.code(),
+        Code::FailedPrecondition,
+        "the session exists: {empty}"
+    );
+    let listed: Vec<_> = client
+        .list_sessions(0)
+        .collect::<Result<_, _>>()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].session_id, session);
+
+    // A caller's id is retried the same way, but the id taken on the first attempt stays an
+    // error.
+    let error = client.create_session_with_id(&session).await.unwrap_err();
+    assert_eq!(error.code(), Code::AlreadyExists, "{error}");
+    drop(server);
 }

@@ -34,6 +34,11 @@ impl Server {
         Server::start_on(0, args.iter().map(|arg| arg.to_string()).collect())
     }
 
+    /// Starts a server on `port` (e.g. one of [`free_port`]) with `args`.
+    pub fn start_at(port: u16, args: &[&str]) -> Server {
+        Server::start_on(port, args.iter().map(|arg| arg.to_string()).collect())
+    }
+
     fn start_on(port: u16, args: Vec<String>) -> Server {
         let program = repository().join(".venv/bin/median-server");
         assert!(
@@ -130,6 +135,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A loopback port nothing listens on right now: the kernel picks it free, and the listener
+/// is closed at once.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 /// A fresh folder under the system's temporary folder, removed when dropped.
