@@ -35,7 +35,7 @@ from median.v1 import median_pb2, median_pb2_grpc
 
 from bench.measure import random_numbers
 from bench.report import git_state
-from deploy.cluster import LocalCluster, free_port
+from deploy.cluster import LocalCluster, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "cluster.json"
@@ -186,7 +186,7 @@ def _clusters(folder: Path) -> Iterator[tuple[LocalCluster, LocalCluster]]:
         clusters = []
         for shards in (1, 2):
             cluster = LocalCluster(
-                [free_port() for _ in range(shards + 1)],
+                free_ports(shards + 1),
                 folder / f"{shards}-shards",
                 server_flags=[
                     *("--session-ttl", "0", "--log-level", "warning"),

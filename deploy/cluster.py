@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -386,6 +387,29 @@ def _wait_for_port(process: Process, host: str, port: int, timeout: float) -> No
             return
         time.sleep(0.1)
     raise RuntimeError(f"{process.name} is not listening on {host}:{port}")
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` consecutive ports that can all be bound now, for servers started one after the
+    other. They are drawn below the kernel's ephemeral range (32768 and up here), where every
+    outgoing connection takes its local port: a port of that range that is free now may be a
+    connection's a second later, and a server started on it fails to bind."""
+    rng = random.Random()
+    for _ in range(1000):
+        first = rng.randrange(20_000, 32_000 - count)
+        ports = list(range(first, first + count))
+        if all(_bindable(host, port) for port in ports):
+            return ports
+    raise RuntimeError(f"no {count} consecutive free ports between 20000 and 32000 on {host}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:

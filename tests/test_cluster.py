@@ -24,6 +24,7 @@ from deploy.cluster import (
     envoy_binary,
     envoy_config,
     free_port,
+    free_ports,
     render,
 )
 from tests.certs import make_certificates
@@ -50,7 +51,7 @@ GRACE = 5.0
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     folder = tmp_path_factory.mktemp("cluster")
     running = LocalCluster(
-        [free_port() for _ in range(SHARDS + 1)],
+        free_ports(SHARDS + 1),
         folder,
         data_dir=str(folder / "data"),
         server_flags=[
@@ -394,7 +395,7 @@ def test_envoy_terminates_tls_and_tokens_reach_every_shard_with_the_callers_tena
     tokens = tmp_path / "tokens.txt"
     tokens.write_text("alice-token-0123456789abcdef alice\nbob-token-0123456789abcdefgh bob\n")
     secure = LocalCluster(
-        [free_port() for _ in range(3)],
+        free_ports(3),
         tmp_path,
         server_flags=["--auth-tokens", str(tokens)],
         settings=ProxySettings(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from deploy.cluster import free_port, is_listening
+from deploy.cluster import free_ports, is_listening
 from tests.servers import ROOT, running_server
 
 README = (ROOT / "README.md").read_text()
@@ -39,9 +39,7 @@ class Served:
 def make_serve_cluster(shards: int = 3) -> Iterator[tuple[Served, list[str]]]:
     """Runs `make serve-cluster` on free ports as a user would, in its own process group (the
     terminal's Ctrl-C reaches the whole group); SIGTERMs the group after, and yields the log."""
-    port = free_port()
-    while any(is_listening("127.0.0.1", p) for p in range(port + 1, port + shards + 1)):
-        port = free_port()
+    port = free_ports(shards + 1)[0]
     process = subprocess.Popen(
         # `make` from PATH, as a user types it.
         ["make", "serve-cluster", f"PORT={port}", f"SHARDS={shards}"],  # noqa: S607
