@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.cluster import free_port
+from deploy.cluster import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = Path(sys.executable).with_name("median-server")
@@ -105,7 +105,7 @@ class CrashingServer:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = free_ports(1)[0]  # restarted on it: a port no connection can take meanwhile
         self.target = f"127.0.0.1:{self.port}"
         self.kills = 0
         self._stack = contextlib.ExitStack()
