@@ -1,7 +1,10 @@
 #include "test_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <stdexcept>
 
 namespace median_test {
@@ -48,7 +52,36 @@ void WriteFile(const std::string& path, const std::string& contents) {
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
-TestServer::TestServer(std::vector<std::string> flags) : flags_(std::move(flags)) { Start(0); }
+namespace {
+
+// A port in 20000..31999 that can be bound on 127.0.0.1 now.
+//
+// Not port 0: the kernel picks that from the ephemeral range (32768 and up), from which every
+// outgoing connection takes its local port, so a port of that range that was free when the server
+// first bound it may be a connection's by the time the test restarts the server on it.
+int FreePortBelowEphemeralRange() {
+  std::mt19937 random{std::random_device{}()};
+  std::uniform_int_distribution<int> draw(20000, 31999);
+  for (int tries = 0; tries < 1000; ++tries) {
+    int port = draw(random);
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    if (probe < 0) throw std::runtime_error("socket failed");
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    bool bindable = bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    close(probe);
+    if (bindable) return port;
+  }
+  throw std::runtime_error("no free port between 20000 and 32000 on 127.0.0.1");
+}
+
+}  // namespace
+
+TestServer::TestServer(std::vector<std::string> flags) : flags_(std::move(flags)) {
+  Start(FreePortBelowEphemeralRange());
+}
 
 TestServer::~TestServer() { Kill(); }
 

@@ -22,8 +22,8 @@ void WriteFile(const std::string& path, const std::string& contents);
 
 class TestServer {
  public:
-  // Starts `median-server --host 127.0.0.1 --port 0 <flags>` and waits for its
-  // "listening on HOST:PORT" line.
+  // Starts `median-server --host 127.0.0.1 --port PORT <flags>`, PORT a free port below the
+  // kernel's ephemeral range, and waits for its "listening on HOST:PORT" line.
   explicit TestServer(std::vector<std::string> flags = {});
   ~TestServer();
   TestServer(const TestServer&) = delete;

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	mathrand "math/rand"
 	"net"
 	"os"
 	"os/exec"
@@ -49,19 +50,41 @@ type Server struct {
 	log  strings.Builder
 }
 
-// Start starts `.venv/bin/median-server --host 127.0.0.1 --port 0 args...` from the repository
-// root (the Makefile's test target makes .venv first), waits until it logs `listening on`, and
-// kills it when the test ends.
+// Start starts `.venv/bin/median-server --host 127.0.0.1 --port PORT args...` from the
+// repository root (the Makefile's test target makes .venv first), waits until it logs `listening
+// on`, and kills it when the test ends. PORT is a free port below the kernel's ephemeral range.
 func Start(t *testing.T, args ...string) *Server {
 	t.Helper()
 	s := &Server{t: t, args: args}
-	port, err := s.start("0")
+	free, err := freePortBelowEphemeralRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := s.start(free)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Port = port
 	t.Cleanup(s.Kill)
 	return s
+}
+
+// freePortBelowEphemeralRange returns a port in 20000..31999 that can be bound on 127.0.0.1 now.
+//
+// Not port 0: the kernel picks that from the ephemeral range (32768 and up), from which every
+// outgoing connection takes its local port, so a port of that range that was free when the server
+// first bound it may be a connection's by the time the test restarts the server on it.
+func freePortBelowEphemeralRange() (string, error) {
+	for tries := 0; tries < 1000; tries++ {
+		port := fmt.Sprint(20000 + mathrand.Intn(12000))
+		probe, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			continue // someone else's: draw again
+		}
+		probe.Close()
+		return port, nil
+	}
+	return "", fmt.Errorf("no free port between 20000 and 32000 on 127.0.0.1")
 }
 
 // Addr is the server's "127.0.0.1:<port>".

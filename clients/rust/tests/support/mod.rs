@@ -29,9 +29,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server on a free port with `args` (flags of `median-server`).
+    /// Starts a server on a free port ([`free_port`]) with `args` (flags of `median-server`).
     pub fn start(args: &[&str]) -> Server {
-        Server::start_on(0, args.iter().map(|arg| arg.to_string()).collect())
+        Server::start_on(
+            free_port(),
+            args.iter().map(|arg| arg.to_string()).collect(),
+        )
     }
 
     /// Starts a server on `port` (e.g. one of [`free_port`]) with `args`.
@@ -137,11 +140,24 @@ impl Drop for Server {
     }
 }
 
-/// A loopback port nothing listens on right now: the kernel picks it free, and the listener
-/// is closed at once.
+/// A loopback port in 20000..31999 that nothing listens on right now.
+///
+/// Not the kernel's pick for port 0: that comes from the ephemeral range (32768 and up), from
+/// which every outgoing connection takes its local port, so a port of that range that was free when
+/// the server first bound it may be a connection's by the time the test restarts the server on it.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..1000 {
+        // A random draw from std alone: RandomState is seeded randomly per instance.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = 20_000 + (random % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000 on 127.0.0.1");
 }
 
 /// A fresh folder under the system's temporary folder, removed when dropped.

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -15,6 +16,28 @@ const PYTHON = join(ROOT, ".venv", "bin", "python");
 /** How long a server may take to start on a busy machine. */
 const START_TIMEOUT_MS = 60_000;
 
+/**
+ * A port in 20000..31999 that can be bound on 127.0.0.1 now.
+ *
+ * Not port 0: the kernel picks that from the ephemeral range (32768 and up), from which every
+ * outgoing connection takes its local port, so a port of that range that was free when the server
+ * first bound it may be a connection's by the time the test restarts the server on it.
+ */
+export async function freePortBelowEphemeralRange(): Promise<number> {
+  for (let tries = 0; tries < 1000; tries += 1) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const bindable = await new Promise<boolean>((resolveProbe) => {
+      const probe = createServer();
+      probe.once("error", () => resolveProbe(false));
+      probe.listen(port, "127.0.0.1", () => probe.close(() => resolveProbe(true)));
+    });
+    if (bindable) {
+      return port;
+    }
+  }
+  throw new Error("no free port between 20000 and 32000 on 127.0.0.1");
+}
+
 /** A running `median-server`; `stop()` ends it (SIGTERM), `kill()` SIGKILLs it. */
 export class Server {
   private process: ChildProcess | undefined;
@@ -24,10 +47,13 @@ export class Server {
 
   private constructor(private readonly args: readonly string[]) {}
 
-  /** Starts `median-server --port 0 ARGS` (or on `port`) and waits for its listening line. */
+  /**
+   * Starts `median-server --port PORT ARGS` and waits for its listening line; PORT is `port`, or
+   * else a free one below the kernel's ephemeral range ({@link freePortBelowEphemeralRange}).
+   */
   static async start(args: readonly string[] = [], port = 0): Promise<Server> {
     const server = new Server(args);
-    await server.launch(port);
+    await server.launch(port !== 0 ? port : await freePortBelowEphemeralRange());
     return server;
   }
 

@@ -3,10 +3,14 @@ package dev.median.client;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -16,7 +20,12 @@ import java.util.regex.Pattern;
 
 /**
  * A real median-server process on loopback, started from the repository's .venv ({@code make
- * venv}): port 0 at first, the same port on {@link #restart}.
+ * venv}), on a free port below the kernel's ephemeral range, and on the same port on {@link
+ * #restart}.
+ *
+ * <p>Not port 0: the kernel picks that from the ephemeral range (32768 and up), from which every
+ * outgoing connection takes its local port, so a port of that range that was free when the server
+ * first bound it may be a connection's by the time the test restarts the server on it.
  */
 final class TestServer implements AutoCloseable {
 
@@ -75,7 +84,22 @@ final class TestServer implements AutoCloseable {
 
   /** Starts a server on a free port with these extra flags. */
   static TestServer start(String... flags) throws IOException, InterruptedException {
-    return new TestServer(List.of(flags), 0);
+    return new TestServer(List.of(flags), freePortBelowEphemeralRange());
+  }
+
+  /** A port in 20000..31999 that can be bound on 127.0.0.1 now. */
+  static int freePortBelowEphemeralRange() throws IOException {
+    SplittableRandom random = new SplittableRandom();
+    for (int tries = 0; tries < 1000; tries++) {
+      int port = random.nextInt(20_000, 32_000);
+      try (ServerSocket probe = new ServerSocket()) {
+        probe.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+        return port;
+      } catch (IOException taken) {
+        // Someone else's: draw again.
+      }
+    }
+    throw new IOException("no free port between 20000 and 32000 on 127.0.0.1");
   }
 
   /** The repository root: Surefire passes it; otherwise two folders up from clients/java. */
