@@ -95,11 +95,12 @@ public final class MedianClient implements AutoCloseable {
     this.deadline = builder.deadline;
     this.streamDeadline = builder.streamDeadline;
     this.retryFor = builder.retryFor;
-    // StreamResets marks a proxy's RST_STREAM INTERNAL_ERROR, which isRetryable resumes after.
+    // TransportStatuses marks a proxy's RST_STREAM INTERNAL_ERROR, which isRetryable resumes
+    // after, and turns the transport's UNKNOWN for a closed connection into UNAVAILABLE.
     MedianServiceGrpc.MedianServiceBlockingStub blocking =
-        MedianServiceGrpc.newBlockingStub(channel).withInterceptors(new StreamResets());
+        MedianServiceGrpc.newBlockingStub(channel).withInterceptors(new TransportStatuses());
     MedianServiceGrpc.MedianServiceStub async =
-        MedianServiceGrpc.newStub(channel).withInterceptors(new StreamResets());
+        MedianServiceGrpc.newStub(channel).withInterceptors(new TransportStatuses());
     if (builder.callCredentials != null) {
       blocking = blocking.withCallCredentials(builder.callCredentials);
       async = async.withCallCredentials(builder.callCredentials);

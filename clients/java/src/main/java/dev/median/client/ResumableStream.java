@@ -268,12 +268,12 @@ final class ResumableStream<Q, R> implements AutoCloseable {
    * UNAVAILABLE: the server is down, draining, or the connection broke under the stream; but not a
    * failed TLS handshake (a certificate the client does not trust), which waiting cannot fix. Also
    * the INTERNAL that the transport makes for a stream a proxy reset with RST_STREAM INTERNAL_ERROR
-   * (Envoy, when the shard behind it dies mid-stream), which {@link StreamResets} marks; never an
+   * (Envoy, when the shard behind it dies mid-stream), which {@link TransportStatuses} marks; never an
    * INTERNAL the server sent.
    */
   static boolean isRetryable(Status status) {
     if (status.getCode() == Status.Code.INTERNAL) {
-      return status.getCause() instanceof StreamResets.Reset;
+      return status.getCause() instanceof TransportStatuses.Reset;
     }
     if (status.getCode() != Status.Code.UNAVAILABLE) {
       return false;

@@ -1,14 +1,20 @@
 package dev.median.client;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.Status;
 import java.io.IOException;
+import java.nio.channels.ClosedChannelException;
 import javax.net.ssl.SSLHandshakeException;
 import org.junit.jupiter.api.Test;
 
-/** Which failures the library resumes after: UNAVAILABLE and a proxy's stream reset, no refusal. */
+/**
+ * Which failures the library resumes after: UNAVAILABLE, a proxy's stream reset and the transport's
+ * UNKNOWN for a closed connection; no refusal.
+ */
 class RetryableTest {
 
   @Test
@@ -47,24 +53,47 @@ class RetryableTest {
     Status reset =
         Status.INTERNAL.withDescription(
             "RST_STREAM closed stream. HTTP/2 error code: INTERNAL_ERROR");
-    assertTrue(ResumableStream.isRetryable(StreamResets.mark(reset, false)));
+    assertTrue(ResumableStream.isRetryable(TransportStatuses.correct(reset, false)));
   }
 
   @Test
   void anInternalTheServerSentIsNotRetried() {
     Status server = Status.INTERNAL.withDescription("unexpected error in the shard");
-    assertFalse(ResumableStream.isRetryable(StreamResets.mark(server, true)));
-    assertFalse(ResumableStream.isRetryable(StreamResets.mark(server, false)));
+    assertFalse(ResumableStream.isRetryable(TransportStatuses.correct(server, true)));
+    assertFalse(ResumableStream.isRetryable(TransportStatuses.correct(server, false)));
     // Even in the transport's words: it came in trailers, so the server sent it.
     Status sameWords =
         Status.INTERNAL.withDescription(
             "RST_STREAM closed stream. HTTP/2 error code: INTERNAL_ERROR");
-    assertFalse(ResumableStream.isRetryable(StreamResets.mark(sameWords, true)));
+    assertFalse(ResumableStream.isRetryable(TransportStatuses.correct(sameWords, true)));
     // Another reset code is not the proxy's INTERNAL_ERROR.
     Status protocolError =
         Status.INTERNAL.withDescription(
             "RST_STREAM closed stream. HTTP/2 error code: PROTOCOL_ERROR");
-    assertFalse(ResumableStream.isRetryable(StreamResets.mark(protocolError, false)));
+    assertFalse(ResumableStream.isRetryable(TransportStatuses.correct(protocolError, false)));
+  }
+
+  @Test
+  void theTransportsUnknownForAClosedConnectionIsUnavailableAndRetried() {
+    // As grpc-java 1.83.1 sometimes reports a server killed under the call (grpc/grpc-java#10120).
+    Status closed =
+        Status.UNKNOWN
+            .withDescription("channel closed")
+            .withCause(new ClosedChannelException());
+    Status corrected = TransportStatuses.correct(closed, false);
+    assertEquals(Status.Code.UNAVAILABLE, corrected.getCode());
+    assertInstanceOf(ClosedChannelException.class, corrected.getCause());
+    assertTrue(ResumableStream.isRetryable(corrected));
+  }
+
+  @Test
+  void anUnknownTheServerSentIsNotRetried() {
+    Status server = Status.UNKNOWN.withDescription("channel closed");
+    assertEquals(server, TransportStatuses.correct(server, false));
+    assertFalse(ResumableStream.isRetryable(TransportStatuses.correct(server, false)));
+    // With the cause but in trailers: the server sent it.
+    Status inTrailers = server.withCause(new ClosedChannelException());
+    assertEquals(Status.Code.UNKNOWN, TransportStatuses.correct(inTrailers, true).getCode());
   }
 
   @Test
