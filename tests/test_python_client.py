@@ -32,6 +32,7 @@ from median_client import (
     SessionSummary,
 )
 from median_client.batching import batched
+from median_client.resume import is_retryable
 from median_client.tokens import BadTokenError, parse_numbers
 
 from tests.certs import make_certificates
@@ -690,6 +691,52 @@ def test_a_limit_error_carries_quota_failure_and_error_info() -> None:
         {"limit": "3"},
     )
     assert error.detail_lines()[-1] == f"ErrorInfo MAX_SESSION_NUMBERS {error.error_info.domain}"
+
+
+class _Failure(grpc.RpcError):
+    """A failed call's status as grpcio reports it: code, details, trailing metadata."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        trailers: tuple[Any, ...] = (),
+    ) -> None:
+        self._code, self._details, self._trailers = code, details, trailers
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> tuple[Any, ...]:
+        return self._trailers
+
+
+def test_the_transports_own_failures_are_retried_and_the_servers_are_not() -> None:
+    server_said = (("grpc-status-details-bin", b"\x08\x02"),)
+    # UNAVAILABLE, whatever broke; but not a failed TLS handshake.
+    assert is_retryable(_Failure(grpc.StatusCode.UNAVAILABLE, "failed to connect"))
+    assert not is_retryable(_Failure(grpc.StatusCode.UNAVAILABLE, "Handshake failed"))
+    # A proxy's RST_STREAM INTERNAL_ERROR and a connection that closed under the call, as gRPC
+    # core reports them: no trailers, so not from the server.
+    assert is_retryable(_Failure(grpc.StatusCode.INTERNAL, "Received RST_STREAM with error code 2"))
+    assert is_retryable(_Failure(grpc.StatusCode.UNKNOWN, "Stream removed"))
+    # The same words from the server (with trailers), and other INTERNAL or UNKNOWN, are final.
+    assert not is_retryable(
+        _Failure(grpc.StatusCode.INTERNAL, "Received RST_STREAM with error code 2", server_said)
+    )
+    assert not is_retryable(_Failure(grpc.StatusCode.UNKNOWN, "Stream removed", server_said))
+    assert not is_retryable(_Failure(grpc.StatusCode.UNKNOWN, "Exception calling application"))
+    assert not is_retryable(_Failure(grpc.StatusCode.INTERNAL, "internal error"))
+    for refusal in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    ):
+        assert not is_retryable(_Failure(refusal, "refused"))
 
 
 def test_resuming_stops_after_retry_for_with_the_last_unavailable(tmp_path: Path) -> None:

@@ -62,11 +62,13 @@ std::string_view Error::code_name() const noexcept { return StatusCodeName(code_
 
 bool Retryable(const grpc::Status& status) noexcept {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) return true;
-  // The transport's own status for a stream reset under the call; resending is safe because
-  // every request carries its request id.
-  return status.error_code() == grpc::StatusCode::INTERNAL &&
-         status.error_message() == "Received RST_STREAM with error code 2" &&
-         status.error_details().empty();
+  // The transport's own statuses for a stream reset under the call and for a connection that
+  // closed under it; resending is safe because every request carries its request id.
+  if (!status.error_details().empty()) return false;
+  return (status.error_code() == grpc::StatusCode::INTERNAL &&
+          status.error_message() == "Received RST_STREAM with error code 2") ||
+         (status.error_code() == grpc::StatusCode::UNKNOWN &&
+          status.error_message() == "Stream removed");
 }
 
 bool Error::retryable() const noexcept { return retryable_; }

@@ -85,7 +85,7 @@ TEST(Error, WithoutDetailsHasNone) {
   EXPECT_TRUE(error.retryable());
 }
 
-TEST(Retryable, ResumesAfterTheTransportsRstStreamInternalNotAfterAServersInternal) {
+TEST(Retryable, ResumesAfterTheTransportsOwnStatusesNotAfterTheServers) {
   // What gRPC C++'s HTTP/2 transport makes of RST_STREAM INTERNAL_ERROR (Envoy resetting a
   // stream whose shard died): INTERNAL with this message and no details.
   const grpc::Status reset(grpc::StatusCode::INTERNAL, "Received RST_STREAM with error code 2");
@@ -106,6 +106,14 @@ TEST(Retryable, ResumesAfterTheTransportsRstStreamInternalNotAfterAServersIntern
       grpc::Status(grpc::StatusCode::INTERNAL, "Received RST_STREAM with error code 1")));
   EXPECT_FALSE(median::Retryable(
       grpc::Status(grpc::StatusCode::UNKNOWN, "Received RST_STREAM with error code 2")));
+  // gRPC core's UNKNOWN for a connection that closed under the call is resumed; the same words
+  // with details, or another UNKNOWN, came from the server.
+  EXPECT_TRUE(median::Retryable(grpc::Status(grpc::StatusCode::UNKNOWN, "Stream removed")));
+  rich.set_code(static_cast<int>(grpc::StatusCode::UNKNOWN));
+  rich.set_message("Stream removed");
+  EXPECT_FALSE(median::Retryable(
+      grpc::Status(grpc::StatusCode::UNKNOWN, "Stream removed", rich.SerializeAsString())));
+  EXPECT_FALSE(median::Retryable(grpc::Status(grpc::StatusCode::UNKNOWN, "unexpected error")));
   EXPECT_TRUE(median::Retryable(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down")));
   EXPECT_FALSE(median::Retryable(grpc::Status(grpc::StatusCode::NOT_FOUND, "no session")));
 }

@@ -62,8 +62,9 @@ class Error : public std::runtime_error {
 // reset or broken connection), or the INTERNAL that gRPC C++'s HTTP/2 transport makes itself when
 // a proxy resets a stream with RST_STREAM INTERNAL_ERROR (code 2; Envoy does so to an open stream
 // whose shard dies): message exactly "Received RST_STREAM with error code 2" (gRPC core's
-// frame_rst_stream.cc; what gRPC 1.51 reports) and no google.rpc details. An INTERNAL the
-// server sent is final.
+// frame_rst_stream.cc; what gRPC 1.51 reports) and no google.rpc details; or the UNKNOWN that
+// gRPC core sometimes makes of a connection that closed under the call: message exactly "Stream
+// removed" (grpc/grpc#34076) and no details. An INTERNAL or UNKNOWN the server sent is final.
 bool Retryable(const grpc::Status& status) noexcept;
 
 // The canonical name of a gRPC status code ("INVALID_ARGUMENT"); "CODE_<n>" for unknown codes.

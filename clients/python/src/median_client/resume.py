@@ -54,18 +54,25 @@ def new_writer_id() -> str:
 # What gRPC core reports for a stream that a proxy reset with RST_STREAM INTERNAL_ERROR: Envoy
 # does that to a stream whose shard died after its answers had started.
 PROXY_RESET = "Received RST_STREAM with error code 2"
+# What gRPC core sometimes reports, as UNKNOWN, for a call whose connection closed under it (a
+# server killed mid-call) instead of UNAVAILABLE: grpc/grpc#34076, open at grpcio 1.85.1.
+STREAM_REMOVED = "Stream removed"
 
 
 def is_retryable(error: grpc.RpcError) -> bool:
     """Whether a failed stream may be resumed: `UNAVAILABLE` (the server is down, restarting or
-    draining, or the connection broke under the call), or the `INTERNAL` that gRPC makes of a
-    stream reset by a proxy (never one the server sent: those carry no RST_STREAM). Refusals
-    never are, and neither is a failed TLS handshake (gRPC reports it as UNAVAILABLE too, but a
-    certificate that does not verify stays so)."""
+    draining, or the connection broke under the call), the `INTERNAL` that gRPC makes of a
+    stream reset by a proxy (never one the server sent: those carry no RST_STREAM), or the
+    `UNKNOWN: Stream removed` that gRPC makes of a connection that closed under the call. Only
+    a status without trailing metadata counts for those two: the server's own come with it.
+    Refusals never are, and neither is a failed TLS handshake (gRPC reports it as UNAVAILABLE
+    too, but a certificate that does not verify stays so)."""
     code: grpc.StatusCode = error.code()
     details: str = error.details() or ""
     if code == grpc.StatusCode.INTERNAL:
         return PROXY_RESET in details and not error.trailing_metadata()
+    if code == grpc.StatusCode.UNKNOWN:
+        return details == STREAM_REMOVED and not error.trailing_metadata()
     return code in RETRYABLE and "handshake failed" not in details.lower()
 
 
