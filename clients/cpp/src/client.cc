@@ -90,6 +90,20 @@ struct Client::Impl {
   }
 
   Clock::time_point UnaryDeadline() const { return Clock::now() + options.timeout; }
+
+  // Makes attempts of a unary call, each on a fresh prepared context, until one succeeds or
+  // fails for good (see Resumer); returns the status of that last attempt.
+  template <typename Attempt>
+  grpc::Status Retrying(const std::string& session_id, const Attempt& attempt) const {
+    const Clock::time_point deadline = UnaryDeadline();
+    Resumer resumer(options.retry_for, deadline, channel.get());
+    while (true) {
+      grpc::ClientContext context;
+      Prepare(&context, session_id, deadline);
+      const grpc::Status status = attempt(&context);
+      if (status.ok() || !resumer.ShouldResume(status)) return status;
+    }
+  }
 };
 
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
@@ -127,23 +141,19 @@ std::string Client::CreateSession(std::string session_id) {
   if (chosen_here) session_id = NewId();
   median::v1::CreateSessionRequest request;
   request.set_session_id(session_id);
-  const Clock::time_point deadline = impl_->UnaryDeadline();
-  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
-  bool retried = false;
-  while (true) {
-    median::v1::CreateSessionResponse response;
-    grpc::ClientContext context;
-    impl_->Prepare(&context, session_id, deadline);
-    const grpc::Status status = impl_->stub->CreateSession(&context, request, &response);
-    if (status.ok()) return response.session_id();
-    // A fresh 128-bit id that exists after a retry was made by the attempt whose answer was
-    // lost: nobody else could have chosen it. A caller's own id stays ALREADY_EXISTS.
-    if (retried && chosen_here && status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
-      return session_id;
-    }
-    if (!resumer.ShouldResume(status)) throw Error(status);
-    retried = true;
+  median::v1::CreateSessionResponse response;
+  int attempts = 0;
+  const grpc::Status status = impl_->Retrying(session_id, [&](grpc::ClientContext* context) {
+    ++attempts;
+    return impl_->stub->CreateSession(context, request, &response);
+  });
+  if (status.ok()) return response.session_id();
+  // A fresh 128-bit id that exists after a retry was made by the attempt whose answer was
+  // lost: nobody else could have chosen it. A caller's own id stays ALREADY_EXISTS.
+  if (attempts > 1 && chosen_here && status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    return session_id;
   }
+  throw Error(status);
 }
 
 AddResult Client::AddBatches(const std::string& session_id, const BatchSource& next_batch) {
@@ -272,16 +282,12 @@ void Client::RunningBatches(const std::string& session_id, const BatchSource& ne
 MedianResult Client::GetMedian(const std::string& session_id) {
   median::v1::GetMedianRequest request;
   request.set_session_id(session_id);
-  const Clock::time_point deadline = impl_->UnaryDeadline();
-  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
-  while (true) {
-    median::v1::GetMedianResponse response;
-    grpc::ClientContext context;
-    impl_->Prepare(&context, session_id, deadline);
-    const grpc::Status status = impl_->stub->GetMedian(&context, request, &response);
-    if (status.ok()) return {response.number_count(), response.median()};
-    if (!resumer.ShouldResume(status)) throw Error(status);
-  }
+  median::v1::GetMedianResponse response;
+  const grpc::Status status = impl_->Retrying(session_id, [&](grpc::ClientContext* context) {
+    return impl_->stub->GetMedian(context, request, &response);
+  });
+  if (!status.ok()) throw Error(status);
+  return {response.number_count(), response.median()};
 }
 
 void Client::DeleteSession(const std::string& session_id) {
@@ -298,23 +304,17 @@ SessionPage Client::ListSessions(std::int32_t page_size, const std::string& page
   median::v1::ListSessionsRequest request;
   request.set_page_size(page_size);
   request.set_page_token(page_token);
-  const Clock::time_point deadline = impl_->UnaryDeadline();
-  Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
-  while (true) {
-    median::v1::ListSessionsResponse response;
-    grpc::ClientContext context;
-    impl_->Prepare(&context, "", deadline);
-    const grpc::Status status = impl_->stub->ListSessions(&context, request, &response);
-    if (status.ok()) {
-      SessionPage page;
-      page.next_page_token = response.next_page_token();
-      for (const auto& session : response.sessions()) {
-        page.sessions.push_back({session.session_id(), session.number_count()});
-      }
-      return page;
-    }
-    if (!resumer.ShouldResume(status)) throw Error(status);
+  median::v1::ListSessionsResponse response;
+  const grpc::Status status = impl_->Retrying("", [&](grpc::ClientContext* context) {
+    return impl_->stub->ListSessions(context, request, &response);
+  });
+  if (!status.ok()) throw Error(status);
+  SessionPage page;
+  page.next_page_token = response.next_page_token();
+  for (const auto& session : response.sessions()) {
+    page.sessions.push_back({session.session_id(), session.number_count()});
   }
+  return page;
 }
 
 std::vector<SessionSummary> Client::ListAllSessions(std::int32_t page_size) {
