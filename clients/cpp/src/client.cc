@@ -72,6 +72,50 @@ std::optional<double> OptionalMedian(bool has_median, double median) {
   return has_median ? std::optional<double>(median) : std::nullopt;
 }
 
+// The requests of one exactly-once call: the caller's batches, each with the request id
+// "<writer>:<seq>" (a fresh writer id, seq from 1) under which the server applies it once.
+class Requests {
+ public:
+  Requests(const std::string& session_id, const Client::BatchSource& next_batch)
+      : session_id_(session_id), next_batch_(next_batch), writer_id_(Client::NewId()) {}
+
+  // Appends the next request to *requests and returns it; nullptr once the input is done.
+  template <typename Container>
+  const typename Container::value_type* Next(Container* requests) {
+    if (done_ || !next_batch_(&batch_)) {
+      done_ = true;
+      return nullptr;
+    }
+    auto& request = requests->emplace_back();
+    request.set_session_id(session_id_);
+    request.set_request_id(writer_id_ + ":" + std::to_string(++seq_));
+    request.mutable_numbers()->Add(batch_.begin(), batch_.end());
+    return &request;
+  }
+
+  // Whether the caller's batches have all been made into requests.
+  bool done() const noexcept { return done_; }
+
+ private:
+  const std::string& session_id_;
+  const Client::BatchSource& next_batch_;
+  const std::string writer_id_;
+  std::uint64_t seq_ = 0;
+  std::vector<double> batch_;
+  bool done_ = false;
+};
+
+// Writes the unacknowledged requests of a resumed call again, in order, on its new stream;
+// false when that stream broke too.
+template <typename Stream, typename Container>
+bool Resend(Stream* stream, const Container& requests, Resumer* resumer) {
+  for (const auto& request : requests) {
+    if (!stream->Write(request)) return false;
+  }
+  if (!requests.empty()) resumer->Wrote();
+  return true;
+}
+
 }  // namespace
 
 struct Client::Impl {
@@ -159,14 +203,10 @@ std::string Client::CreateSession(std::string session_id) {
 AddResult Client::AddBatches(const std::string& session_id, const BatchSource& next_batch) {
   const Clock::time_point deadline = Clock::now() + impl_->options.stream_timeout;
   Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
-  const std::string writer_id = NewId();
-  std::uint64_t seq = 0;
+  Requests requests(session_id, next_batch);
   // The requests of the current stream, all unacknowledged until its final answer.
   std::vector<median::v1::AddNumbersRequest> sent;
   std::size_t sent_numbers = 0;
-  bool input_done = false;
-  std::vector<double> batch;
-  AddResult result;
 
   while (true) {
     grpc::ClientContext context;
@@ -174,34 +214,26 @@ AddResult Client::AddBatches(const std::string& session_id, const BatchSource& n
     median::v1::AddNumbersResponse response;
     std::unique_ptr<grpc::ClientWriter<median::v1::AddNumbersRequest>> stream =
         impl_->stub->AddNumbers(&context, &response);
-    bool open = true;
-    for (const auto& request : sent) {
-      if (!(open = stream->Write(request))) break;
-    }
-    if (open && !sent.empty()) resumer.Wrote();
-    while (open && !input_done && sent_numbers < kMaxUnacknowledgedNumbers) {
-      if (!next_batch(&batch)) {
-        input_done = true;
-        break;
-      }
-      median::v1::AddNumbersRequest& request = sent.emplace_back();
-      request.set_session_id(session_id);
-      request.set_request_id(writer_id + ":" + std::to_string(++seq));
-      request.mutable_numbers()->Add(batch.begin(), batch.end());
-      sent_numbers += batch.size();
-      open = stream->Write(request);
+    bool open = Resend(stream.get(), sent, &resumer);
+    while (open && sent_numbers < kMaxUnacknowledgedNumbers) {
+      const median::v1::AddNumbersRequest* request = requests.Next(&sent);
+      if (request == nullptr) break;
+      sent_numbers += request->numbers_size();
+      open = stream->Write(*request);
       if (open) resumer.Wrote();
     }
     if (open) stream->WritesDone();
     const grpc::Status status = stream->Finish();
     if (status.ok()) {
       resumer.Answered();
+      if (requests.done()) {
+        return {response.added_count(), response.number_count(),
+                OptionalMedian(response.has_median(), response.median())};
+      }
+      // More input than one stream keeps: the next stream goes on with the same seq.
       sent.clear();
       sent_numbers = 0;
-      result = {response.added_count(), response.number_count(),
-                OptionalMedian(response.has_median(), response.median())};
-      if (input_done) return result;
-      continue;  // More input than one stream keeps: the next stream goes on with the same seq.
+      continue;
     }
     if (!resumer.ShouldResume(status)) throw Error(status);
   }
@@ -211,12 +243,9 @@ void Client::RunningBatches(const std::string& session_id, const BatchSource& ne
                             const std::function<void(const RunningResult&)>& on_answer) {
   const Clock::time_point deadline = Clock::now() + impl_->options.stream_timeout;
   Resumer resumer(impl_->options.retry_for, deadline, impl_->channel.get());
-  const std::string writer_id = NewId();
-  std::uint64_t seq = 0;
+  Requests requests(session_id, next_batch);
   std::size_t answered = 0;  // requests whose answer on_answer has seen
   std::deque<median::v1::RunningMedianRequest> unanswered;
-  bool input_done = false;
-  std::vector<double> batch;
 
   while (true) {
     grpc::ClientContext context;
@@ -224,12 +253,8 @@ void Client::RunningBatches(const std::string& session_id, const BatchSource& ne
     std::unique_ptr<grpc::ClientReaderWriter<median::v1::RunningMedianRequest,
                                              median::v1::RunningMedianResponse>>
         stream = impl_->stub->RunningMedian(&context);
-    bool open = true;
+    bool open = Resend(stream.get(), unanswered, &resumer);
     bool writes_done = false;
-    for (const auto& request : unanswered) {
-      if (!(open = stream->Write(request))) break;
-    }
-    if (open && !unanswered.empty()) resumer.Wrote();
 
     median::v1::RunningMedianResponse response;
     auto deliver = [&] {
@@ -239,20 +264,14 @@ void Client::RunningBatches(const std::string& session_id, const BatchSource& ne
                  OptionalMedian(response.has_median(), response.median())});
     };
     while (open) {
-      while (!input_done && unanswered.size() < kRunningWindow) {
-        if (!next_batch(&batch)) {
-          input_done = true;
-          break;
-        }
-        median::v1::RunningMedianRequest& request = unanswered.emplace_back();
-        request.set_session_id(session_id);
-        request.set_request_id(writer_id + ":" + std::to_string(++seq));
-        request.mutable_numbers()->Add(batch.begin(), batch.end());
-        if (!(open = stream->Write(request))) break;
+      while (unanswered.size() < kRunningWindow) {
+        const median::v1::RunningMedianRequest* request = requests.Next(&unanswered);
+        if (request == nullptr) break;
+        if (!(open = stream->Write(*request))) break;
         resumer.Wrote();
       }
       if (!open) break;
-      if (input_done && !writes_done) {
+      if (requests.done() && !writes_done) {
         stream->WritesDone();
         writes_done = true;
       }
@@ -264,7 +283,7 @@ void Client::RunningBatches(const std::string& session_id, const BatchSource& ne
     // their requests, which are then not resent.
     while (!unanswered.empty() && stream->Read(&response)) deliver();
     const grpc::Status status = stream->Finish();
-    if (status.ok() && unanswered.empty() && input_done) return;
+    if (status.ok() && unanswered.empty() && requests.done()) return;
     if (status.ok()) {
       // The server ended the stream without answering everything: treat as broken.
       if (!resumer.ShouldResume(grpc::Status(grpc::StatusCode::UNAVAILABLE,
