@@ -282,17 +282,12 @@ void Client::RunningBatches(const std::string& session_id, const BatchSource& ne
     // A broken stream may still hold answers that arrived before it broke: they acknowledge
     // their requests, which are then not resent.
     while (!unanswered.empty() && stream->Read(&response)) deliver();
-    const grpc::Status status = stream->Finish();
-    if (status.ok() && unanswered.empty() && requests.done()) return;
+    grpc::Status status = stream->Finish();
     if (status.ok()) {
+      if (unanswered.empty() && requests.done()) return;
       // The server ended the stream without answering everything: treat as broken.
-      if (!resumer.ShouldResume(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                             "the stream ended before every request was "
-                                             "answered"))) {
-        throw Error(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "the stream ended before every request was answered"));
-      }
-      continue;
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "the stream ended before every request was answered");
     }
     if (!resumer.ShouldResume(status)) throw Error(status);
   }
