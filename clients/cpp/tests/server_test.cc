@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -78,6 +79,19 @@ median::Error ErrorOf(Call call) {
   }
   ADD_FAILURE() << "the call did not fail";
   return median::Error(grpc::Status(grpc::StatusCode::OK, ""));
+}
+
+// Adds `numbers` to `session` through AddBatches, client.options().batch_size per request, and
+// runs `before_pull` each time the library asks for the next batch.
+median::AddResult AddPulling(median::Client& client, const std::string& session,
+                             const std::vector<double>& numbers,
+                             const std::function<void()>& before_pull) {
+  auto batches =
+      median::Client::Batches(numbers.begin(), numbers.end(), client.options().batch_size);
+  return client.AddBatches(session, [&](std::vector<double>* batch) {
+    before_pull();
+    return batches(batch);
+  });
 }
 
 // Runs a shell command; returns its exit status and fills *output with stdout and stderr.
@@ -332,18 +346,10 @@ TEST_F(Secured, AddNumbersResumesOverTlsWithATokenAcrossAKill) {
   median::Client client(options);
   const std::string session = client.CreateSession();
   const std::vector<double> numbers = RandomNumbers(10'000, 4);
-  auto batches = median::Client::Batches(numbers.begin(), numbers.end(), options.batch_size);
   int pulled = 0;
   std::thread restarter;
-  const median::AddResult added = client.AddBatches(session, [&](std::vector<double>* batch) {
-    if (++pulled == 40) {
-      server.Kill();
-      restarter = std::thread([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        server.Restart();
-      });
-    }
-    return batches(batch);
+  const median::AddResult added = AddPulling(client, session, numbers, [&] {
+    if (++pulled == 40) median_test::KillAndRestartSoon(&server, &restarter);
   });
   restarter.join();
   EXPECT_EQ(added.number_count, 10'000);
@@ -384,13 +390,8 @@ class Resume : public ::testing::Test {
   // Kills the server now and restarts it on another thread after a moment, while the client
   // keeps sending.
   void KillAndRestartSoon() {
-    if (restarter_.joinable()) restarter_.join();
-    server_->Kill();
+    median_test::KillAndRestartSoon(server_.get(), &restarter_);
     ++kills_;
-    restarter_ = std::thread([this] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
-      server_->Restart();
-    });
   }
   std::unique_ptr<TestServer> server_;
   std::thread restarter_;
@@ -403,15 +404,12 @@ TEST_F(Resume, AddNumbersAppliesEveryNumberOnceAcrossTwoKills) {
   median::Client client(options);
   const std::string session = client.CreateSession();
   const std::vector<double> numbers = RandomNumbers(20'000, 1);
-  auto batches = median::Client::Batches(numbers.begin(), numbers.end(), options.batch_size);
   int pulled = 0;
   // The library pulls batch 51 after writing 50 requests on the stream: the server dies under it.
-  const median::AddResult added =
-      client.AddBatches(session, [&](std::vector<double>* batch) {
-        ++pulled;
-        if (pulled == 51 || pulled == 151) KillAndRestartSoon();
-        return batches(batch);
-      });
+  const median::AddResult added = AddPulling(client, session, numbers, [&] {
+    ++pulled;
+    if (pulled == 51 || pulled == 151) KillAndRestartSoon();
+  });
   EXPECT_EQ(kills_, 2);
   EXPECT_EQ(added.number_count, 20'000);
   EXPECT_EQ(added.median, ReferenceMedian(numbers));
@@ -453,13 +451,11 @@ TEST_F(Resume, TwoWritersOnOneClientIntoOneSessionAcrossAKill) {
   std::atomic<int> pulled{0};
   std::mutex kill_mutex;
   auto writer = [&](const std::vector<double>& numbers) {
-    auto batches = median::Client::Batches(numbers.begin(), numbers.end(), options.batch_size);
-    client.AddBatches(session, [&](std::vector<double>* batch) {
+    AddPulling(client, session, numbers, [&] {
       if (++pulled == 60) {
         std::lock_guard<std::mutex> lock(kill_mutex);
         KillAndRestartSoon();
       }
-      return batches(batch);
     });
   };
   std::thread other([&] { writer(second); });

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -161,6 +162,15 @@ Certificates MakeCertificates(const std::string& folder) {
   if (pclose(pipe) != 0) throw std::runtime_error("failed: " + command + "\n" + output);
   return {folder + "/ca.pem", folder + "/server.pem", folder + "/server.key",
           folder + "/client.pem", folder + "/client.key"};
+}
+
+void KillAndRestartSoon(TestServer* server, std::thread* restarter) {
+  if (restarter->joinable()) restarter->join();
+  server->Kill();
+  *restarter = std::thread([server] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    server->Restart();
+  });
 }
 
 }  // namespace median_test

@@ -57,6 +57,10 @@ struct Certificates {
 };
 Certificates MakeCertificates(const std::string& folder);
 
+// Kills `server` now and restarts it on a new *restarter thread after a moment, while the client
+// keeps sending; first joins the restart of an earlier call. The caller joins *restarter.
+void KillAndRestartSoon(TestServer* server, std::thread* restarter);
+
 }  // namespace median_test
 
 #endif  // MEDIAN_TESTS_TEST_SERVER_H_
