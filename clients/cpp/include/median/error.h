@@ -67,7 +67,8 @@ class Error : public std::runtime_error {
 // removed" (grpc/grpc#34076) and no details. An INTERNAL or UNKNOWN the server sent is final.
 bool Retryable(const grpc::Status& status) noexcept;
 
-// The canonical name of a gRPC status code ("INVALID_ARGUMENT"); "CODE_<n>" for unknown codes.
+// The canonical name of a gRPC status code ("INVALID_ARGUMENT"); "UNKNOWN_CODE" for a code
+// outside the canonical ones.
 std::string_view StatusCodeName(grpc::StatusCode code) noexcept;
 
 }  // namespace median
