@@ -478,55 +478,33 @@ public final class MedianClient implements AutoCloseable {
   }
 
   private static final ResumableStream.Kind<AddNumbersRequest, AddNumbersResponse> ADD_NUMBERS =
-      new ResumableStream.Kind<>() {
-        @Override
-        public StreamObserver<AddNumbersRequest> open(
-            MedianServiceGrpc.MedianServiceStub stub, StreamObserver<AddNumbersResponse> answers) {
-          return stub.addNumbers(answers);
-        }
-
-        @Override
-        public AddNumbersRequest request(String sessionId, String requestId, double[] numbers) {
-          AddNumbersRequest.Builder request =
-              AddNumbersRequest.newBuilder().setSessionId(sessionId).setRequestId(requestId);
-          for (double number : numbers) {
-            request.addNumbers(number);
-          }
-          return request.build();
-        }
-
-        @Override
-        public boolean answersEachRequest() {
-          return false;
-        }
-      };
+      new ResumableStream.Kind<>(
+          MedianServiceGrpc.MedianServiceStub::addNumbers,
+          (sessionId, requestId, numbers) -> {
+            AddNumbersRequest.Builder request =
+                AddNumbersRequest.newBuilder().setSessionId(sessionId).setRequestId(requestId);
+            for (double number : numbers) {
+              request.addNumbers(number);
+            }
+            return request.build();
+          },
+          /* answersEachRequest= */ false);
 
   private static final ResumableStream.Kind<RunningMedianRequest, RunningMedianResponse>
       RUNNING_MEDIAN =
-          new ResumableStream.Kind<>() {
-            @Override
-            public StreamObserver<RunningMedianRequest> open(
-                MedianServiceGrpc.MedianServiceStub stub,
-                StreamObserver<RunningMedianResponse> answers) {
-              return stub.runningMedian(answers);
-            }
-
-            @Override
-            public RunningMedianRequest request(
-                String sessionId, String requestId, double[] numbers) {
-              RunningMedianRequest.Builder request =
-                  RunningMedianRequest.newBuilder().setSessionId(sessionId).setRequestId(requestId);
-              for (double number : numbers) {
-                request.addNumbers(number);
-              }
-              return request.build();
-            }
-
-            @Override
-            public boolean answersEachRequest() {
-              return true;
-            }
-          };
+          new ResumableStream.Kind<>(
+              MedianServiceGrpc.MedianServiceStub::runningMedian,
+              (sessionId, requestId, numbers) -> {
+                RunningMedianRequest.Builder request =
+                    RunningMedianRequest.newBuilder()
+                        .setSessionId(sessionId)
+                        .setRequestId(requestId);
+                for (double number : numbers) {
+                  request.addNumbers(number);
+                }
+                return request.build();
+              },
+              /* answersEachRequest= */ true);
 
   /**
    * The answers of a running-median call, in order; {@link #close} cancels the stream if it is

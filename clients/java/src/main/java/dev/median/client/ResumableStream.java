@@ -13,6 +13,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BiFunction;
 
 /**
  * One ingest call (AddNumbers or RunningMedian) that survives broken streams, exactly once.
@@ -41,14 +42,20 @@ final class ResumableStream<Q, R> implements AutoCloseable {
   /** Requests held for resending, at most: a stream's worth for AddNumbers, in flight for both. */
   static final int MAX_UNACKNOWLEDGED = 1000;
 
-  /** How to open one kind of stream and make its requests. */
-  interface Kind<Q, R> {
-    StreamObserver<Q> open(MedianServiceGrpc.MedianServiceStub stub, StreamObserver<R> answers);
+  /**
+   * How to open one kind of stream and make its requests.
+   *
+   * @param answersEachRequest true for RunningMedian (one answer per request), false for AddNumbers
+   *     (one per stream)
+   */
+  record Kind<Q, R>(
+      BiFunction<MedianServiceGrpc.MedianServiceStub, StreamObserver<R>, StreamObserver<Q>> open,
+      RequestMaker<Q> request,
+      boolean answersEachRequest) {}
 
-    Q request(String sessionId, String requestId, double[] numbers);
-
-    /** True for RunningMedian (one answer per request), false for AddNumbers (one per stream). */
-    boolean answersEachRequest();
+  /** Makes the request of one batch. */
+  interface RequestMaker<Q> {
+    Q make(String sessionId, String requestId, double[] numbers);
   }
 
   /**
@@ -188,7 +195,7 @@ final class ResumableStream<Q, R> implements AutoCloseable {
   }
 
   private void send(Attempt current, Pending request) {
-    current.requests.onNext(kind.request(sessionId, request.requestId(), request.numbers()));
+    current.requests.onNext(kind.request().make(sessionId, request.requestId(), request.numbers()));
   }
 
   private static void halfClose(ResumableStream<?, ?>.Attempt current) {
@@ -327,7 +334,7 @@ final class ResumableStream<Q, R> implements AutoCloseable {
     R finalAnswer;
 
     Attempt() {
-      requests = (ClientCallStreamObserver<Q>) kind.open(stub.withDeadline(deadline), this);
+      requests = (ClientCallStreamObserver<Q>) kind.open().apply(stub.withDeadline(deadline), this);
     }
 
     @Override
