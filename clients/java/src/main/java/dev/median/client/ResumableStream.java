@@ -12,7 +12,6 @@ import java.util.Iterator;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiFunction;
 
 /**
@@ -309,14 +308,12 @@ final class ResumableStream<Q, R> implements AutoCloseable {
   }
 
   private void sleepNanos(long nanos) {
-    long end = System.nanoTime() + nanos;
-    for (long left = nanos; left > 0; left = end - System.nanoTime()) {
-      LockSupport.parkNanos(left);
-      if (Thread.interrupted()) {
-        finished = true;
-        Thread.currentThread().interrupt();
-        throw MedianException.of(Status.CANCELLED.withDescription("interrupted while resuming"));
-      }
+    try {
+      TimeUnit.NANOSECONDS.sleep(nanos);
+    } catch (InterruptedException e) {
+      finished = true;
+      Thread.currentThread().interrupt();
+      throw MedianException.of(Status.CANCELLED.withDescription("interrupted while resuming"));
     }
   }
 
