@@ -13,6 +13,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
+import javax.net.ssl.SSLException;
 
 /**
  * One ingest call (AddNumbers or RunningMedian) that survives broken streams, exactly once.
@@ -274,22 +275,15 @@ final class ResumableStream<Q, R> implements AutoCloseable {
    * UNAVAILABLE: the server is down, draining, or the connection broke under the stream; but not a
    * failed TLS handshake (a certificate the client does not trust), which waiting cannot fix. Also
    * the INTERNAL that the transport makes for a stream a proxy reset with RST_STREAM INTERNAL_ERROR
-   * (Envoy, when the shard behind it dies mid-stream), which {@link TransportStatuses} marks; never an
-   * INTERNAL the server sent.
+   * (Envoy, when the shard behind it dies mid-stream), which {@link TransportStatuses} marks; never
+   * an INTERNAL the server sent.
    */
   static boolean isRetryable(Status status) {
-    if (status.getCode() == Status.Code.INTERNAL) {
-      return status.getCause() instanceof TransportStatuses.Reset;
-    }
-    if (status.getCode() != Status.Code.UNAVAILABLE) {
-      return false;
-    }
-    for (Throwable cause = status.getCause(); cause != null; cause = cause.getCause()) {
-      if (cause instanceof javax.net.ssl.SSLException) {
-        return false;
-      }
-    }
-    return true;
+    return switch (status.getCode()) {
+      case UNAVAILABLE -> !TransportStatuses.causedBy(status, SSLException.class);
+      case INTERNAL -> status.getCause() instanceof TransportStatuses.Reset;
+      default -> false;
+    };
   }
 
   private void madeProgress() {
