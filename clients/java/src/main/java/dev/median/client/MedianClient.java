@@ -14,6 +14,7 @@ import dev.median.v1.RunningMedianResponse;
 import io.grpc.CallCredentials;
 import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientInterceptors;
 import io.grpc.Deadline;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -86,6 +87,7 @@ public final class MedianClient implements AutoCloseable {
   private final Duration deadline;
   private final Duration streamDeadline;
   private final Duration retryFor;
+  private final Runnable reconnectNow;
   private final MedianServiceGrpc.MedianServiceBlockingStub blockingStub;
   private final MedianServiceGrpc.MedianServiceStub asyncStub;
 
@@ -95,18 +97,15 @@ public final class MedianClient implements AutoCloseable {
     this.deadline = builder.deadline;
     this.streamDeadline = builder.streamDeadline;
     this.retryFor = builder.retryFor;
+    this.reconnectNow =
+        channel instanceof ManagedChannel managed ? managed::resetConnectBackoff : () -> {};
     // TransportStatuses marks a proxy's RST_STREAM INTERNAL_ERROR, which isRetryable resumes
     // after, and turns the transport's UNKNOWN for a closed connection into UNAVAILABLE.
-    MedianServiceGrpc.MedianServiceBlockingStub blocking =
-        MedianServiceGrpc.newBlockingStub(channel).withInterceptors(new TransportStatuses());
-    MedianServiceGrpc.MedianServiceStub async =
-        MedianServiceGrpc.newStub(channel).withInterceptors(new TransportStatuses());
-    if (builder.callCredentials != null) {
-      blocking = blocking.withCallCredentials(builder.callCredentials);
-      async = async.withCallCredentials(builder.callCredentials);
-    }
-    this.blockingStub = blocking;
-    this.asyncStub = async;
+    Channel corrected = ClientInterceptors.intercept(channel, new TransportStatuses());
+    this.blockingStub =
+        MedianServiceGrpc.newBlockingStub(corrected).withCallCredentials(builder.callCredentials);
+    this.asyncStub =
+        MedianServiceGrpc.newStub(corrected).withCallCredentials(builder.callCredentials);
   }
 
   /** A builder for a client that opens (and closes) its own channel to {@code target}. */
@@ -450,9 +449,7 @@ public final class MedianClient implements AutoCloseable {
           Thread.currentThread().interrupt();
           throw MedianException.fromThrowable(e);
         }
-        if (channel instanceof ManagedChannel managed) {
-          managed.resetConnectBackoff();
-        }
+        reconnectNow.run();
         retry = true;
       }
     }
@@ -464,8 +461,6 @@ public final class MedianClient implements AutoCloseable {
       PrimitiveIterator.OfDouble numbers,
       int batchSize) {
     Batches batches = new Batches(Objects.requireNonNull(numbers, "numbers"), batchSize);
-    Runnable reconnectNow =
-        channel instanceof ManagedChannel managed ? managed::resetConnectBackoff : () -> {};
     return new ResumableStream<>(
         kind,
         withSessionHeader(asyncStub, sessionId),
@@ -483,55 +478,33 @@ public final class MedianClient implements AutoCloseable {
   }
 
   private static final ResumableStream.Kind<AddNumbersRequest, AddNumbersResponse> ADD_NUMBERS =
-      new ResumableStream.Kind<>() {
-        @Override
-        public StreamObserver<AddNumbersRequest> open(
-            MedianServiceGrpc.MedianServiceStub stub, StreamObserver<AddNumbersResponse> answers) {
-          return stub.addNumbers(answers);
-        }
-
-        @Override
-        public AddNumbersRequest request(String sessionId, String requestId, double[] numbers) {
-          AddNumbersRequest.Builder request =
-              AddNumbersRequest.newBuilder().setSessionId(sessionId).setRequestId(requestId);
-          for (double number : numbers) {
-            request.addNumbers(number);
-          }
-          return request.build();
-        }
-
-        @Override
-        public boolean answersEachRequest() {
-          return false;
-        }
-      };
+      new ResumableStream.Kind<>(
+          MedianServiceGrpc.MedianServiceStub::addNumbers,
+          (sessionId, requestId, numbers) -> {
+            AddNumbersRequest.Builder request =
+                AddNumbersRequest.newBuilder().setSessionId(sessionId).setRequestId(requestId);
+            for (double number : numbers) {
+              request.addNumbers(number);
+            }
+            return request.build();
+          },
+          /* answersEachRequest= */ false);
 
   private static final ResumableStream.Kind<RunningMedianRequest, RunningMedianResponse>
       RUNNING_MEDIAN =
-          new ResumableStream.Kind<>() {
-            @Override
-            public StreamObserver<RunningMedianRequest> open(
-                MedianServiceGrpc.MedianServiceStub stub,
-                StreamObserver<RunningMedianResponse> answers) {
-              return stub.runningMedian(answers);
-            }
-
-            @Override
-            public RunningMedianRequest request(
-                String sessionId, String requestId, double[] numbers) {
-              RunningMedianRequest.Builder request =
-                  RunningMedianRequest.newBuilder().setSessionId(sessionId).setRequestId(requestId);
-              for (double number : numbers) {
-                request.addNumbers(number);
-              }
-              return request.build();
-            }
-
-            @Override
-            public boolean answersEachRequest() {
-              return true;
-            }
-          };
+          new ResumableStream.Kind<>(
+              MedianServiceGrpc.MedianServiceStub::runningMedian,
+              (sessionId, requestId, numbers) -> {
+                RunningMedianRequest.Builder request =
+                    RunningMedianRequest.newBuilder()
+                        .setSessionId(sessionId)
+                        .setRequestId(requestId);
+                for (double number : numbers) {
+                  request.addNumbers(number);
+                }
+                return request.build();
+              },
+              /* answersEachRequest= */ true);
 
   /**
    * The answers of a running-median call, in order; {@link #close} cancels the stream if it is

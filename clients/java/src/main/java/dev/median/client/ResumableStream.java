@@ -12,7 +12,8 @@ import java.util.Iterator;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
+import java.util.function.BiFunction;
+import javax.net.ssl.SSLException;
 
 /**
  * One ingest call (AddNumbers or RunningMedian) that survives broken streams, exactly once.
@@ -41,14 +42,20 @@ final class ResumableStream<Q, R> implements AutoCloseable {
   /** Requests held for resending, at most: a stream's worth for AddNumbers, in flight for both. */
   static final int MAX_UNACKNOWLEDGED = 1000;
 
-  /** How to open one kind of stream and make its requests. */
-  interface Kind<Q, R> {
-    StreamObserver<Q> open(MedianServiceGrpc.MedianServiceStub stub, StreamObserver<R> answers);
+  /**
+   * How to open one kind of stream and make its requests.
+   *
+   * @param answersEachRequest true for RunningMedian (one answer per request), false for AddNumbers
+   *     (one per stream)
+   */
+  record Kind<Q, R>(
+      BiFunction<MedianServiceGrpc.MedianServiceStub, StreamObserver<R>, StreamObserver<Q>> open,
+      RequestMaker<Q> request,
+      boolean answersEachRequest) {}
 
-    Q request(String sessionId, String requestId, double[] numbers);
-
-    /** True for RunningMedian (one answer per request), false for AddNumbers (one per stream). */
-    boolean answersEachRequest();
+  /** Makes the request of one batch. */
+  interface RequestMaker<Q> {
+    Q make(String sessionId, String requestId, double[] numbers);
   }
 
   /**
@@ -188,7 +195,7 @@ final class ResumableStream<Q, R> implements AutoCloseable {
   }
 
   private void send(Attempt current, Pending request) {
-    current.requests.onNext(kind.request(sessionId, request.requestId(), request.numbers()));
+    current.requests.onNext(kind.request().make(sessionId, request.requestId(), request.numbers()));
   }
 
   private static void halfClose(ResumableStream<?, ?>.Attempt current) {
@@ -268,22 +275,15 @@ final class ResumableStream<Q, R> implements AutoCloseable {
    * UNAVAILABLE: the server is down, draining, or the connection broke under the stream; but not a
    * failed TLS handshake (a certificate the client does not trust), which waiting cannot fix. Also
    * the INTERNAL that the transport makes for a stream a proxy reset with RST_STREAM INTERNAL_ERROR
-   * (Envoy, when the shard behind it dies mid-stream), which {@link TransportStatuses} marks; never an
-   * INTERNAL the server sent.
+   * (Envoy, when the shard behind it dies mid-stream), which {@link TransportStatuses} marks; never
+   * an INTERNAL the server sent.
    */
   static boolean isRetryable(Status status) {
-    if (status.getCode() == Status.Code.INTERNAL) {
-      return status.getCause() instanceof TransportStatuses.Reset;
-    }
-    if (status.getCode() != Status.Code.UNAVAILABLE) {
-      return false;
-    }
-    for (Throwable cause = status.getCause(); cause != null; cause = cause.getCause()) {
-      if (cause instanceof javax.net.ssl.SSLException) {
-        return false;
-      }
-    }
-    return true;
+    return switch (status.getCode()) {
+      case UNAVAILABLE -> !TransportStatuses.causedBy(status, SSLException.class);
+      case INTERNAL -> status.getCause() instanceof TransportStatuses.Reset;
+      default -> false;
+    };
   }
 
   private void madeProgress() {
@@ -302,14 +302,12 @@ final class ResumableStream<Q, R> implements AutoCloseable {
   }
 
   private void sleepNanos(long nanos) {
-    long end = System.nanoTime() + nanos;
-    for (long left = nanos; left > 0; left = end - System.nanoTime()) {
-      LockSupport.parkNanos(left);
-      if (Thread.interrupted()) {
-        finished = true;
-        Thread.currentThread().interrupt();
-        throw MedianException.of(Status.CANCELLED.withDescription("interrupted while resuming"));
-      }
+    try {
+      TimeUnit.NANOSECONDS.sleep(nanos);
+    } catch (InterruptedException e) {
+      finished = true;
+      Thread.currentThread().interrupt();
+      throw MedianException.of(Status.CANCELLED.withDescription("interrupted while resuming"));
     }
   }
 
@@ -327,7 +325,7 @@ final class ResumableStream<Q, R> implements AutoCloseable {
     R finalAnswer;
 
     Attempt() {
-      requests = (ClientCallStreamObserver<Q>) kind.open(stub.withDeadline(deadline), this);
+      requests = (ClientCallStreamObserver<Q>) kind.open().apply(stub.withDeadline(deadline), this);
     }
 
     @Override

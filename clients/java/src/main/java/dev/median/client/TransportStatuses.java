@@ -65,7 +65,7 @@ final class TransportStatuses implements ClientInterceptor {
         && status.getCause() == null) {
       return status.withCause(new Reset());
     }
-    if (status.getCode() == Status.Code.UNKNOWN && causedByClosedChannel(status)) {
+    if (status.getCode() == Status.Code.UNKNOWN && causedBy(status, ClosedChannelException.class)) {
       return Status.UNAVAILABLE
           .withDescription(
               "the connection closed under the call (the transport said: "
@@ -76,9 +76,10 @@ final class TransportStatuses implements ClientInterceptor {
     return status;
   }
 
-  private static boolean causedByClosedChannel(Status status) {
+  /** True when the cause of {@code status}, or any cause down its chain, is a {@code type}. */
+  static boolean causedBy(Status status, Class<? extends Throwable> type) {
     for (Throwable cause = status.getCause(); cause != null; cause = cause.getCause()) {
-      if (cause instanceof ClosedChannelException) {
+      if (type.isInstance(cause)) {
         return true;
       }
     }

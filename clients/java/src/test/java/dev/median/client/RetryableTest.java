@@ -50,9 +50,7 @@ class RetryableTest {
   void aStreamResetByTheTransportIsRetried() {
     // As grpc-java's Netty transport reports an HTTP/2 RST_STREAM INTERNAL_ERROR (Envoy's reset
     // when the shard behind it dies mid-stream): no trailers came, so no status from the server.
-    Status reset =
-        Status.INTERNAL.withDescription(
-            "RST_STREAM closed stream. HTTP/2 error code: INTERNAL_ERROR");
+    Status reset = Status.INTERNAL.withDescription(TransportStatuses.NETTY_RST_STREAM_INTERNAL);
     assertTrue(ResumableStream.isRetryable(TransportStatuses.correct(reset, false)));
   }
 
@@ -62,9 +60,7 @@ class RetryableTest {
     assertFalse(ResumableStream.isRetryable(TransportStatuses.correct(server, true)));
     assertFalse(ResumableStream.isRetryable(TransportStatuses.correct(server, false)));
     // Even in the transport's words: it came in trailers, so the server sent it.
-    Status sameWords =
-        Status.INTERNAL.withDescription(
-            "RST_STREAM closed stream. HTTP/2 error code: INTERNAL_ERROR");
+    Status sameWords = Status.INTERNAL.withDescription(TransportStatuses.NETTY_RST_STREAM_INTERNAL);
     assertFalse(ResumableStream.isRetryable(TransportStatuses.correct(sameWords, true)));
     // Another reset code is not the proxy's INTERNAL_ERROR.
     Status protocolError =

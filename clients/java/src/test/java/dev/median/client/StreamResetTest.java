@@ -39,7 +39,8 @@ import org.junit.jupiter.api.Test;
  */
 class StreamResetTest {
 
-  private static final String WORDS = "RST_STREAM closed stream. HTTP/2 error code: INTERNAL_ERROR";
+  /** What the transport says for a reset; the tests below check it against the real transport. */
+  private static final String WORDS = TransportStatuses.NETTY_RST_STREAM_INTERNAL;
 
   private final NioEventLoopGroup group = new NioEventLoopGroup(1);
   private final AtomicInteger streams = new AtomicInteger();
