@@ -29,7 +29,6 @@ from median_client.resume import (
     Backoff,
     Outbox,
     Request,
-    is_retryable,
     made_by_an_earlier_attempt,
     new_writer_id,
 )
@@ -128,9 +127,7 @@ class AsyncMedianClient:
             except grpc.RpcError as error:
                 if made_by_an_earlier_attempt(error, chosen_here, retried):
                     return session_id
-                pause = backoff.pause_after_failure() if is_retryable(error) else None
-                if pause is None:
-                    raise MedianError.from_rpc_error(error) from error
+                pause = backoff.pause_before_retry(error)
             await asyncio.sleep(pause)
             retried = True
 
@@ -234,10 +231,7 @@ class AsyncMedianClient:
         feed.stop(feed.attempt())
         if feed.source_error is not None:
             raise feed.source_error
-        pause = backoff.pause_after_failure() if is_retryable(error) else None
-        if pause is None:
-            raise MedianError.from_rpc_error(error) from error
-        await asyncio.sleep(pause)
+        await asyncio.sleep(backoff.pause_before_retry(error))
 
     async def get_median(self, session_id: str) -> MedianResult:
         """The session's count and median; `FAILED_PRECONDITION` while it holds no numbers."""

@@ -27,6 +27,8 @@ from typing import Generic, TypeVar
 import grpc
 from median.v1 import median_pb2
 
+from median_client.errors import MedianError
+
 DEFAULT_RETRY_FOR = 30.0  # seconds of resuming after a retryable failure
 ADD_WINDOW = 256  # requests of one AddNumbers stream, acknowledged together at its end
 RUNNING_WINDOW = 256  # RunningMedian requests sent ahead of their answers
@@ -99,14 +101,17 @@ class Backoff:
         self._delay = FIRST_BACKOFF
         self._give_up_at = None
 
-    def pause_after_failure(self) -> float | None:
-        """Seconds to wait before resuming, or None when the time to resume has run out."""
+    def pause_before_retry(self, error: grpc.RpcError) -> float:
+        """Seconds to wait before trying again after `error`; raises it as `MedianError` when
+        it is not retryable or the time to resume has run out."""
+        if not is_retryable(error):
+            raise MedianError.from_rpc_error(error) from error
         now = self.clock()
         if self._give_up_at is None:
             self._give_up_at = now + self.retry_for
         limit = min(self._give_up_at, self.deadline)
         if now >= limit:
-            return None
+            raise MedianError.from_rpc_error(error) from error
         pause = min(self.rng.uniform(self._delay / 2, self._delay), limit - now)
         self._delay = min(self._delay * 2, MAX_BACKOFF)
         return pause
