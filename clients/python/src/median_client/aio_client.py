@@ -167,7 +167,7 @@ class AsyncMedianClient:
                 raise feed.source_error
             backoff.progressed()
             added += response.added_count
-            if feed.acknowledge_attempt(attempt):
+            if feed.acknowledge_sent():
                 result = AddResult.from_response(response)
                 if writer_id is None:  # a new writer: whatever it applied, this call added
                     added = outbox.acknowledged_numbers
@@ -291,13 +291,10 @@ class _AsyncFeed(Generic[Request]):
         self._ends_at_window = ends_at_window
         self._source_lock = asyncio.Lock()
         self._changed = asyncio.Event()  # set whenever an answer or a batch arrives
-        self._sent_through: dict[int, int] = {}
         self.source_error: BaseException | None = None
 
     def begin_attempt(self) -> int:
-        attempt = self._outbox.begin_attempt()
-        self._sent_through[attempt] = self._outbox.first_unacked() - 1
-        return attempt
+        return self._outbox.begin_attempt()
 
     def attempt(self) -> int:
         return self._outbox.attempt
@@ -314,9 +311,9 @@ class _AsyncFeed(Generic[Request]):
         while outbox.attempt == attempt:
             seq = max(seq, outbox.first_unacked())
             if outbox.has(seq):
-                self._sent_through[attempt] = seq
+                request = outbox.send(seq)
                 seq += 1
-                yield outbox.request(seq - 1)
+                yield request
             elif outbox.exhausted:
                 return
             elif outbox.full():
@@ -345,19 +342,18 @@ class _AsyncFeed(Generic[Request]):
             self._changed.set()
             return True
 
-    def acknowledge_attempt(self, attempt: int) -> bool:
+    def acknowledge_sent(self) -> bool:
         """An AddNumbers answer acknowledged every request its stream sent; True when that was
         the last of the source."""
-        outbox = self._outbox
-        outbox.acknowledge(self._sent_through[attempt] - outbox.first_unacked() + 1)
-        return outbox.exhausted and not outbox.pending()
+        self._outbox.acknowledge_sent()
+        return self._outbox.done()
 
     def acknowledge_one(self) -> None:
         self._outbox.acknowledge()
         self._changed.set()
 
     def done(self) -> bool:
-        return self._outbox.exhausted and not self._outbox.pending()
+        return self._outbox.done()
 
     def pending(self) -> int:
         return self._outbox.pending()

@@ -139,11 +139,13 @@ class Outbox(Generic[Request]):
         self._first_seq = 1  # the seq of _unacked[0]
         self.next_seq = 1  # the seq the next new request gets
         self.attempt = 0
+        self._sent_through = 0  # the last seq the current attempt sent
         self.exhausted = False  # the numbers' source has no more batches
         self.acknowledged_numbers = 0  # numbers in the requests answered so far
 
     def begin_attempt(self) -> int:
         self.attempt += 1
+        self._sent_through = self._first_seq - 1
         return self.attempt
 
     def first_unacked(self) -> int:
@@ -152,7 +154,9 @@ class Outbox(Generic[Request]):
     def has(self, seq: int) -> bool:
         return seq < self.next_seq
 
-    def request(self, seq: int) -> Request:
+    def send(self, seq: int) -> Request:
+        """The request `seq`, which the current attempt sends next."""
+        self._sent_through = seq
         return self._unacked[seq - self._first_seq]
 
     def full(self) -> bool:
@@ -160,6 +164,10 @@ class Outbox(Generic[Request]):
 
     def pending(self) -> int:
         return len(self._unacked)
+
+    def done(self) -> bool:
+        """Whether the source has no more batches and every request was answered."""
+        return self.exhausted and not self._unacked
 
     def add(self, batch: Sequence[float]) -> None:
         """Files the next batch as a new request (the next seq)."""
@@ -177,3 +185,7 @@ class Outbox(Generic[Request]):
         for _ in range(count):
             self.acknowledged_numbers += len(self._unacked.popleft().numbers)
             self._first_seq += 1
+
+    def acknowledge_sent(self) -> None:
+        """An `AddNumbers` answer: every request the current attempt sent was applied."""
+        self.acknowledge(self._sent_through - self._first_seq + 1)
