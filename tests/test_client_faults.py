@@ -240,19 +240,35 @@ def server() -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.mark.parametrize("language", LANGUAGES, ids=LANGUAGE_IDS)
-def test_a_nan_in_the_first_request_prints_the_bad_request_field_violation(
-    language: Language, server: RunningServer
-) -> None:
+def refused_for_a_nan(
+    language: Language,
+    server: RunningServer,
+    session_id: str,
+    args: list[str],
+    stdin: str,
+    field: str,
+) -> subprocess.CompletedProcess[str]:
+    """Runs the client into a new session until the server refuses a NaN: it must exit 1 with
+    the INVALID_ARGUMENT and the BadRequest violation of `field`. Returns the finished run."""
     launcher = client_command(language)
-    session_id = f"nan-first-{language.name}"
     create_session(server.target, session_id)
-    result = run_client(launcher, ["--target", server.target, "--session", session_id], "1 NaN 2")
+    result = run_client(
+        launcher, ["--target", server.target, "--session", session_id, *args], stdin
+    )
     context = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert result.returncode == 1, context
     first, *details = result.stderr.strip().splitlines()
     assert first.startswith("error: INVALID_ARGUMENT: "), context
-    assert any(line.startswith("detail: BadRequest numbers[1]: ") for line in details), context
+    assert any(line.startswith(f"detail: BadRequest {field}: ") for line in details), context
+    return result
+
+
+@pytest.mark.parametrize("language", LANGUAGES, ids=LANGUAGE_IDS)
+def test_a_nan_in_the_first_request_prints_the_bad_request_field_violation(
+    language: Language, server: RunningServer
+) -> None:
+    session_id = f"nan-first-{language.name}"
+    refused_for_a_nan(language, server, session_id, [], "1 NaN 2", "numbers[1]")
     assert count_of(server.target, session_id) == 0
 
 
@@ -260,21 +276,12 @@ def test_a_nan_in_the_first_request_prints_the_bad_request_field_violation(
 def test_a_nan_after_two_answered_requests_prints_both_answers_and_the_violation(
     language: Language, server: RunningServer
 ) -> None:
-    launcher = client_command(language)
     session_id = f"nan-third-{language.name}"
-    create_session(server.target, session_id)
-    result = run_client(
-        launcher,
-        ["--target", server.target, "--session", session_id, "--running", "--batch", "1"],
-        "1 2 NaN 4",
+    result = refused_for_a_nan(
+        language, server, session_id, ["--running", "--batch", "1"], "1 2 NaN 4", "numbers[0]"
     )
-    context = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert result.returncode == 1, context
     assert [parse_line(line) for line in result.stdout.splitlines()] == [
         (1, as_bits("1")),
         (2, as_bits("1.5")),
-    ], context
-    first, *details = result.stderr.strip().splitlines()
-    assert first.startswith("error: INVALID_ARGUMENT: "), context
-    assert any(line.startswith("detail: BadRequest numbers[0]: ") for line in details), context
+    ], result.stderr
     assert count_of(server.target, session_id) == 2

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import pytest
@@ -564,22 +564,26 @@ def test_the_readme_examples_print_what_their_comments_say(
 # Exactly-once ingest: resumes after a SIGKILL, refusals, running out of time, rich errors.
 
 
-def crashing(numbers: Sequence[float], crashes: dict[int, Callable[[], None]]) -> Iterator[float]:
-    """The numbers, running `crashes[i]()` before handing over number i (mid-stream)."""
-    for index, number in enumerate(numbers):
+Item = TypeVar("Item")
+
+
+def crashing(items: Sequence[Item], crashes: dict[int, Callable[[], None]]) -> Iterator[Item]:
+    """The items (numbers or batches), running `crashes[i]()` before handing over item i
+    (mid-stream)."""
+    for index, item in enumerate(items):
         if index in crashes:
             crashes[index]()
-        yield number
+        yield item
 
 
 async def acrashing(
-    numbers: Sequence[float], crashes: dict[int, Callable[[], None]]
-) -> AsyncIterator[float]:
+    items: Sequence[Item], crashes: dict[int, Callable[[], None]]
+) -> AsyncIterator[Item]:
     """`crashing` as an async iterable; the crash runs on a thread, off the event loop."""
-    for index, number in enumerate(numbers):
+    for index, item in enumerate(items):
         if index in crashes:
             await asyncio.to_thread(crashes[index])
-        yield number
+        yield item
 
 
 def server_state(target: str, session_id: str) -> tuple[int, float]:
@@ -609,16 +613,8 @@ def test_running_median_resumes_and_yields_one_result_per_request_exactly_once(
     batches = list(batched(numbers, 300))
     with CrashingServer(tmp_path / "data") as server, MedianClient(server.target) as client:
         session_id = client.create_session()
-        source = iter(batches)
         kills = {30: server.kill_and_restart, 70: server.kill_and_restart}
-
-        def batches_with_kills() -> Iterator[list[float]]:
-            for index, batch in enumerate(source):
-                if index in kills:
-                    kills[index]()
-                yield batch
-
-        results = list(client.running_median(session_id, batches_with_kills()))
+        results = list(client.running_median(session_id, crashing(batches, kills)))
     assert server.kills == 2
     assert [(r.count, r.median) for r in results] == running_expectation(batches)
     assert sum(r.added for r in results) <= len(numbers)
@@ -645,14 +641,8 @@ async def test_async_running_median_resumes_with_one_result_per_request(tmp_path
     with CrashingServer(tmp_path / "data") as server:
         async with AsyncMedianClient(server.target) as client:
             session_id = await client.create_session()
-
-            async def batches_with_a_kill() -> AsyncIterator[list[float]]:
-                for index, batch in enumerate(batches):
-                    if index == 40:
-                        await asyncio.to_thread(server.kill_and_restart)
-                    yield batch
-
-            results = [r async for r in client.running_median(session_id, batches_with_a_kill())]
+            kill = {40: server.kill_and_restart}
+            results = [r async for r in client.running_median(session_id, acrashing(batches, kill))]
     assert server.kills == 1
     assert [(r.count, r.median) for r in results] == running_expectation(batches)
 

@@ -29,7 +29,6 @@ from median_client.resume import (
     Backoff,
     Outbox,
     Request,
-    is_retryable,
     made_by_an_earlier_attempt,
     new_writer_id,
 )
@@ -128,9 +127,7 @@ class AsyncMedianClient:
             except grpc.RpcError as error:
                 if made_by_an_earlier_attempt(error, chosen_here, retried):
                     return session_id
-                pause = backoff.pause_after_failure() if is_retryable(error) else None
-                if pause is None:
-                    raise MedianError.from_rpc_error(error) from error
+                pause = backoff.pause_before_retry(error)
             await asyncio.sleep(pause)
             retried = True
 
@@ -170,7 +167,7 @@ class AsyncMedianClient:
                 raise feed.source_error
             backoff.progressed()
             added += response.added_count
-            if feed.acknowledge_attempt(attempt):
+            if feed.acknowledge_sent():
                 result = AddResult.from_response(response)
                 if writer_id is None:  # a new writer: whatever it applied, this call added
                     added = outbox.acknowledged_numbers
@@ -234,10 +231,7 @@ class AsyncMedianClient:
         feed.stop(feed.attempt())
         if feed.source_error is not None:
             raise feed.source_error
-        pause = backoff.pause_after_failure() if is_retryable(error) else None
-        if pause is None:
-            raise MedianError.from_rpc_error(error) from error
-        await asyncio.sleep(pause)
+        await asyncio.sleep(backoff.pause_before_retry(error))
 
     async def get_median(self, session_id: str) -> MedianResult:
         """The session's count and median; `FAILED_PRECONDITION` while it holds no numbers."""
@@ -297,13 +291,10 @@ class _AsyncFeed(Generic[Request]):
         self._ends_at_window = ends_at_window
         self._source_lock = asyncio.Lock()
         self._changed = asyncio.Event()  # set whenever an answer or a batch arrives
-        self._sent_through: dict[int, int] = {}
         self.source_error: BaseException | None = None
 
     def begin_attempt(self) -> int:
-        attempt = self._outbox.begin_attempt()
-        self._sent_through[attempt] = self._outbox.first_unacked() - 1
-        return attempt
+        return self._outbox.begin_attempt()
 
     def attempt(self) -> int:
         return self._outbox.attempt
@@ -320,9 +311,9 @@ class _AsyncFeed(Generic[Request]):
         while outbox.attempt == attempt:
             seq = max(seq, outbox.first_unacked())
             if outbox.has(seq):
-                self._sent_through[attempt] = seq
+                request = outbox.send(seq)
                 seq += 1
-                yield outbox.request(seq - 1)
+                yield request
             elif outbox.exhausted:
                 return
             elif outbox.full():
@@ -351,19 +342,18 @@ class _AsyncFeed(Generic[Request]):
             self._changed.set()
             return True
 
-    def acknowledge_attempt(self, attempt: int) -> bool:
+    def acknowledge_sent(self) -> bool:
         """An AddNumbers answer acknowledged every request its stream sent; True when that was
         the last of the source."""
-        outbox = self._outbox
-        outbox.acknowledge(self._sent_through[attempt] - outbox.first_unacked() + 1)
-        return outbox.exhausted and not outbox.pending()
+        self._outbox.acknowledge_sent()
+        return self._outbox.done()
 
     def acknowledge_one(self) -> None:
         self._outbox.acknowledge()
         self._changed.set()
 
     def done(self) -> bool:
-        return self._outbox.exhausted and not self._outbox.pending()
+        return self._outbox.done()
 
     def pending(self) -> int:
         return self._outbox.pending()

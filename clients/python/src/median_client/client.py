@@ -23,7 +23,6 @@ from median_client.resume import (
     Backoff,
     Outbox,
     Request,
-    is_retryable,
     made_by_an_earlier_attempt,
     new_writer_id,
 )
@@ -141,9 +140,7 @@ class MedianClient:
             except grpc.RpcError as error:
                 if made_by_an_earlier_attempt(error, chosen_here, retried):
                     return session_id
-                pause = backoff.pause_after_failure() if is_retryable(error) else None
-                if pause is None:
-                    raise MedianError.from_rpc_error(error) from error
+                pause = backoff.pause_before_retry(error)
             time.sleep(pause)
             retried = True
 
@@ -195,7 +192,7 @@ class MedianClient:
                 raise feed.source_error
             backoff.progressed()
             added += response.added_count
-            if feed.acknowledge_attempt(attempt):
+            if feed.acknowledge_sent():
                 result = AddResult.from_response(response)
                 if writer_id is None:  # a new writer: whatever it applied, this call added
                     added = outbox.acknowledged_numbers
@@ -261,10 +258,7 @@ class MedianClient:
         feed.stop(feed.attempt())
         if feed.source_error is not None:
             raise feed.source_error
-        pause = backoff.pause_after_failure() if is_retryable(error) else None
-        if pause is None:
-            raise MedianError.from_rpc_error(error) from error
-        time.sleep(pause)
+        time.sleep(backoff.pause_before_retry(error))
 
     def get_median(self, session_id: str) -> MedianResult:
         """The session's count and median; `FAILED_PRECONDITION` while it holds no numbers."""
@@ -319,14 +313,11 @@ class _Feed(Generic[Request]):
         self._ends_at_window = ends_at_window  # AddNumbers: half-close after a full window
         self._state = threading.Condition()
         self._source_lock = threading.Lock()
-        self._sent_through: dict[int, int] = {}  # attempt -> the last seq it sent
         self.source_error: BaseException | None = None
 
     def begin_attempt(self) -> int:
         with self._state:
-            attempt = self._outbox.begin_attempt()
-            self._sent_through[attempt] = self._outbox.first_unacked() - 1
-            return attempt
+            return self._outbox.begin_attempt()
 
     def attempt(self) -> int:
         with self._state:
@@ -357,8 +348,7 @@ class _Feed(Generic[Request]):
                         return
                     self._state.wait(0.1)  # RunningMedian: wait for answers to make room
                 if outbox.has(seq):
-                    request = outbox.request(seq)
-                    self._sent_through[attempt] = seq
+                    request = outbox.send(seq)
                 elif outbox.exhausted:
                     return
                 else:
@@ -390,12 +380,12 @@ class _Feed(Generic[Request]):
                 return False
             return True
 
-    def acknowledge_attempt(self, attempt: int) -> bool:
+    def acknowledge_sent(self) -> bool:
         """An AddNumbers answer acknowledged every request its stream sent; True when that was
         the last of the source."""
         with self._state:
-            self._outbox.acknowledge(self._sent_through[attempt] - self._outbox.first_unacked() + 1)
-            return self._outbox.exhausted and not self._outbox.pending()
+            self._outbox.acknowledge_sent()
+            return self._outbox.done()
 
     def acknowledge_one(self) -> None:
         with self._state:
@@ -404,7 +394,7 @@ class _Feed(Generic[Request]):
 
     def done(self) -> bool:
         with self._state:
-            return self._outbox.exhausted and not self._outbox.pending()
+            return self._outbox.done()
 
     def pending(self) -> int:
         with self._state:

@@ -27,6 +27,8 @@ from typing import Generic, TypeVar
 import grpc
 from median.v1 import median_pb2
 
+from median_client.errors import MedianError
+
 DEFAULT_RETRY_FOR = 30.0  # seconds of resuming after a retryable failure
 ADD_WINDOW = 256  # requests of one AddNumbers stream, acknowledged together at its end
 RUNNING_WINDOW = 256  # RunningMedian requests sent ahead of their answers
@@ -99,14 +101,17 @@ class Backoff:
         self._delay = FIRST_BACKOFF
         self._give_up_at = None
 
-    def pause_after_failure(self) -> float | None:
-        """Seconds to wait before resuming, or None when the time to resume has run out."""
+    def pause_before_retry(self, error: grpc.RpcError) -> float:
+        """Seconds to wait before trying again after `error`; raises it as `MedianError` when
+        it is not retryable or the time to resume has run out."""
+        if not is_retryable(error):
+            raise MedianError.from_rpc_error(error) from error
         now = self.clock()
         if self._give_up_at is None:
             self._give_up_at = now + self.retry_for
         limit = min(self._give_up_at, self.deadline)
         if now >= limit:
-            return None
+            raise MedianError.from_rpc_error(error) from error
         pause = min(self.rng.uniform(self._delay / 2, self._delay), limit - now)
         self._delay = min(self._delay * 2, MAX_BACKOFF)
         return pause
@@ -134,11 +139,13 @@ class Outbox(Generic[Request]):
         self._first_seq = 1  # the seq of _unacked[0]
         self.next_seq = 1  # the seq the next new request gets
         self.attempt = 0
+        self._sent_through = 0  # the last seq the current attempt sent
         self.exhausted = False  # the numbers' source has no more batches
         self.acknowledged_numbers = 0  # numbers in the requests answered so far
 
     def begin_attempt(self) -> int:
         self.attempt += 1
+        self._sent_through = self._first_seq - 1
         return self.attempt
 
     def first_unacked(self) -> int:
@@ -147,7 +154,9 @@ class Outbox(Generic[Request]):
     def has(self, seq: int) -> bool:
         return seq < self.next_seq
 
-    def request(self, seq: int) -> Request:
+    def send(self, seq: int) -> Request:
+        """The request `seq`, which the current attempt sends next."""
+        self._sent_through = seq
         return self._unacked[seq - self._first_seq]
 
     def full(self) -> bool:
@@ -155,6 +164,10 @@ class Outbox(Generic[Request]):
 
     def pending(self) -> int:
         return len(self._unacked)
+
+    def done(self) -> bool:
+        """Whether the source has no more batches and every request was answered."""
+        return self.exhausted and not self._unacked
 
     def add(self, batch: Sequence[float]) -> None:
         """Files the next batch as a new request (the next seq)."""
@@ -172,3 +185,7 @@ class Outbox(Generic[Request]):
         for _ in range(count):
             self.acknowledged_numbers += len(self._unacked.popleft().numbers)
             self._first_seq += 1
+
+    def acknowledge_sent(self) -> None:
+        """An `AddNumbers` answer: every request the current attempt sent was applied."""
+        self.acknowledge(self._sent_through - self._first_seq + 1)
