@@ -481,11 +481,10 @@ export class MedianClient {
     let resume: boolean;
     try {
       resume = await resumption.beforeRetry(error);
-    } catch (waitError) {
+    } finally {
+      // An abort while waiting wins over how the wait ended.
       signal?.throwIfAborted();
-      throw waitError;
     }
-    signal?.throwIfAborted();
     if (!resume) {
       throw toMedianError(error);
     }
