@@ -122,12 +122,29 @@ func withSession(ctx context.Context, sessionID string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, SessionHeader, sessionID)
 }
 
-// unary gives ctx the default call deadline unless it has one.
-func (c *Client) unary(ctx context.Context) (context.Context, context.CancelFunc) {
+// unary runs one unary call: it gives ctx the default call deadline unless it has one, and
+// runs attempt again after each retryable failure, within the retry budget and the deadline.
+// retry tells attempt whether an earlier attempt failed, so that it can tell an answer to a
+// resend from a first answer.
+func unary[T any](ctx context.Context, c *Client, attempt func(ctx context.Context, retry bool) (T, error)) (T, error) {
+	var cancel context.CancelFunc
 	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, c.s.callTimeout)
 	}
-	return context.WithTimeout(ctx, c.s.callTimeout)
+	defer cancel()
+	r := retrier{c: c}
+	for retry := false; ; retry = true {
+		answer, err := attempt(ctx, retry)
+		if err == nil {
+			return answer, nil
+		}
+		if err := r.wait(ctx, err); err != nil {
+			var none T
+			return none, err
+		}
+	}
 }
 
 // CreateSession makes an empty session named id, or a fresh NewSessionID when id is "", and
@@ -141,56 +158,39 @@ func (c *Client) CreateSession(ctx context.Context, id string) (string, error) {
 	if ours {
 		id = NewSessionID()
 	}
-	ctx, cancel := c.unary(withSession(ctx, id))
-	defer cancel()
-	r := retrier{c: c}
-	for retried := false; ; retried = true {
+	return unary(withSession(ctx, id), c, func(ctx context.Context, retry bool) (string, error) {
 		reply, err := c.rpc.CreateSession(ctx, &pb.CreateSessionRequest{SessionId: id})
-		if err == nil {
-			return reply.GetSessionId(), nil
-		}
-		if retried && ours && status.Code(err) == codes.AlreadyExists {
+		if retry && ours && status.Code(err) == codes.AlreadyExists {
 			return id, nil
 		}
-		if err := r.wait(ctx, err); err != nil {
-			return "", err
-		}
-	}
+		return reply.GetSessionId(), err
+	})
 }
 
 // GetMedian returns the session's count and median. It changes nothing, so it is retried on
 // UNAVAILABLE like an ingest. Errors: NOT_FOUND, FAILED_PRECONDITION (no numbers yet).
 func (c *Client) GetMedian(ctx context.Context, sessionID string) (Median, error) {
-	ctx, cancel := c.unary(withSession(ctx, sessionID))
-	defer cancel()
-	r := retrier{c: c}
-	for {
+	return unary(withSession(ctx, sessionID), c, func(ctx context.Context, _ bool) (Median, error) {
 		reply, err := c.rpc.GetMedian(ctx, &pb.GetMedianRequest{SessionId: sessionID})
-		if err == nil {
-			return Median{SessionID: reply.GetSessionId(), Count: reply.GetNumberCount(), Value: reply.GetMedian()}, nil
-		}
-		if err := r.wait(ctx, err); err != nil {
+		if err != nil {
 			return Median{}, err
 		}
-	}
+		return Median{SessionID: reply.GetSessionId(), Count: reply.GetNumberCount(), Value: reply.GetMedian()}, nil
+	})
 }
 
 // DeleteSession removes the session. It is retried on UNAVAILABLE; a retry that finds the
 // session gone counts as success (the first attempt, or someone else, deleted it). Errors:
 // NOT_FOUND.
 func (c *Client) DeleteSession(ctx context.Context, sessionID string) error {
-	ctx, cancel := c.unary(withSession(ctx, sessionID))
-	defer cancel()
-	r := retrier{c: c}
-	for retried := false; ; retried = true {
-		_, err := c.rpc.DeleteSession(ctx, &pb.DeleteSessionRequest{SessionId: sessionID})
-		if err == nil || (retried && status.Code(err) == codes.NotFound) {
-			return nil
+	_, err := unary(withSession(ctx, sessionID), c, func(ctx context.Context, retry bool) (*pb.DeleteSessionResponse, error) {
+		reply, err := c.rpc.DeleteSession(ctx, &pb.DeleteSessionRequest{SessionId: sessionID})
+		if retry && status.Code(err) == codes.NotFound {
+			return reply, nil
 		}
-		if err := r.wait(ctx, err); err != nil {
-			return err
-		}
-	}
+		return reply, err
+	})
+	return err
 }
 
 // SessionSummary is one session of a ListSessions page.
@@ -210,22 +210,17 @@ type Page struct {
 // at most 1,000) starting at pageToken ("" for the first page). Retried on UNAVAILABLE.
 // Errors: INVALID_ARGUMENT for a negative size or a token the server did not issue.
 func (c *Client) ListSessions(ctx context.Context, pageSize int32, pageToken string) (Page, error) {
-	ctx, cancel := c.unary(ctx)
-	defer cancel()
-	r := retrier{c: c}
-	for {
+	return unary(ctx, c, func(ctx context.Context, _ bool) (Page, error) {
 		reply, err := c.rpc.ListSessions(ctx, &pb.ListSessionsRequest{PageSize: pageSize, PageToken: pageToken})
-		if err == nil {
-			page := Page{NextPageToken: reply.GetNextPageToken()}
-			for _, s := range reply.GetSessions() {
-				page.Sessions = append(page.Sessions, SessionSummary{ID: s.GetSessionId(), Count: s.GetNumberCount()})
-			}
-			return page, nil
-		}
-		if err := r.wait(ctx, err); err != nil {
+		if err != nil {
 			return Page{}, err
 		}
-	}
+		page := Page{NextPageToken: reply.GetNextPageToken()}
+		for _, s := range reply.GetSessions() {
+			page.Sessions = append(page.Sessions, SessionSummary{ID: s.GetSessionId(), Count: s.GetNumberCount()})
+		}
+		return page, nil
+	})
 }
 
 // Sessions iterates over every session, fetching pages of pageSize as it goes (each page a

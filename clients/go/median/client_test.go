@@ -139,6 +139,16 @@ func newClient(t *testing.T, target string, options ...Option) *Client {
 	return c
 }
 
+// newSession makes a session with an id of the library's, failing the test if it cannot.
+func newSession(t *testing.T, ctx context.Context, c *Client) string {
+	t.Helper()
+	id, err := c.CreateSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
@@ -212,10 +222,7 @@ func TestAddFromSliceIteratorAndChannel(t *testing.T) {
 	srv := testserver.Start(t)
 	c := newClient(t, srv.Addr(), WithBatchSize(100))
 	ctx := testContext(t)
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 	var all []float64
 
 	first := randomNumbers(250)
@@ -256,10 +263,7 @@ func TestRunningMediansAnswerEveryRequestInOrder(t *testing.T) {
 	srv := testserver.Start(t)
 	c := newClient(t, srv.Addr(), WithBatchSize(3))
 	ctx := testContext(t)
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 	numbers := randomNumbers(10)
 	var steps []Step
 	for step, err := range c.RunningMedians(ctx, id, slices.Values(numbers)) {
@@ -282,7 +286,7 @@ func TestRunningMediansAnswerEveryRequestInOrder(t *testing.T) {
 	// The callback form, and an error of the caller's own that ends the call as it is.
 	mine := errors.New("enough")
 	calls := 0
-	err = c.RunningMediansFunc(ctx, id, slices.Values(randomNumbers(9)), func(Step) error {
+	err := c.RunningMediansFunc(ctx, id, slices.Values(randomNumbers(9)), func(Step) error {
 		calls++
 		return mine
 	})
@@ -297,10 +301,7 @@ func TestListSessionsInPages(t *testing.T) {
 	ctx := testContext(t)
 	var made []string
 	for range 5 {
-		id, err := c.CreateSession(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := newSession(t, ctx, c)
 		made = append(made, id)
 	}
 	page, err := c.ListSessions(ctx, 2, "")
@@ -327,10 +328,7 @@ func TestRefusedRequestsCarryBadRequestAndAreNotRetried(t *testing.T) {
 	var seen calls
 	c := newClient(t, srv.Addr(), WithBatchSize(1), seen.option())
 	ctx := testContext(t)
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 
 	r, err := c.Add(ctx, id, []float64{math.NaN()})
 	e := wantCode(t, err, codes.InvalidArgument)
@@ -405,16 +403,13 @@ func TestMutualTLS(t *testing.T) {
 	ctx := testContext(t)
 
 	c := newClient(t, srv.Addr(), WithCAFile(certs.CA), WithClientCertificateFiles(certs.ClientCert, certs.ClientKey))
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 	if r, err := c.Add(ctx, id, []float64{1, 2, 3}); err != nil || r.Value != 2 {
 		t.Errorf("Add over mutual TLS = %+v, %v", r, err)
 	}
 
 	anonymous := newClient(t, srv.Addr(), WithCAFile(certs.CA), WithRetryFor(0))
-	_, err = anonymous.CreateSession(ctx, "")
+	_, err := anonymous.CreateSession(ctx, "")
 	wantCode(t, err, codes.Unavailable)
 }
 
@@ -427,10 +422,7 @@ func TestAddResumesExactlyOnceAfterServerKilled(t *testing.T) {
 	c := newClient(t, srv.Addr(), WithBatchSize(1000), seen.option())
 	watcher := newClient(t, srv.Addr())
 	ctx := testContext(t)
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 
 	numbers := randomNumbers(100_000)
 	ch := make(chan float64, len(numbers))
@@ -492,14 +484,11 @@ func TestRunningMediansResumeExactlyOnceAfterServerKilled(t *testing.T) {
 	var seen calls
 	c := newClient(t, srv.Addr(), WithBatchSize(100), seen.option())
 	ctx := testContext(t)
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 	numbers := randomNumbers(20_000)
 	var restarted sync.WaitGroup
 	var steps []Step
-	err = c.RunningMediansFunc(ctx, id, slices.Values(numbers), func(s Step) error {
+	err := c.RunningMediansFunc(ctx, id, slices.Values(numbers), func(s Step) error {
 		steps = append(steps, s)
 		if s.Request == 30 || s.Request == 120 {
 			srv.Kill()
@@ -535,13 +524,10 @@ func TestResumingStopsWhenTheRetryTimeOrDeadlineRunsOut(t *testing.T) {
 	srv := testserver.Start(t)
 	ctx := testContext(t)
 	c := newClient(t, srv.Addr(), WithRetryFor(time.Second))
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 	srv.Kill()
 
-	_, err = c.Add(ctx, id, []float64{1, 2, 3})
+	_, err := c.Add(ctx, id, []float64{1, 2, 3})
 	wantCode(t, err, codes.Unavailable)
 
 	patient := newClient(t, srv.Addr()) // resumes for 30 s, but the context allows 1 s
@@ -560,10 +546,7 @@ func TestUnaryCallsRetryWhileTheServerRestarts(t *testing.T) {
 	srv := testserver.Start(t, "--data-dir", t.TempDir())
 	c := newClient(t, srv.Addr(), WithCallTimeout(2*time.Minute))
 	ctx := testContext(t)
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 	if _, err := c.Add(ctx, id, []float64{5, 1, 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +573,7 @@ func TestUnaryCallsRetryWhileTheServerRestarts(t *testing.T) {
 	if err := whileDown(func() error { return c.DeleteSession(ctx, id) }); err != nil {
 		t.Errorf("DeleteSession across a restart: %v", err)
 	}
-	_, err = c.GetMedian(ctx, id)
+	_, err := c.GetMedian(ctx, id)
 	wantCode(t, err, codes.NotFound)
 }
 
@@ -603,10 +586,7 @@ func TestSeveralWritersIntoOneSessionAcrossTwoKills(t *testing.T) {
 	c := newClient(t, srv.Addr(), WithBatchSize(250))
 	watcher := newClient(t, srv.Addr())
 	ctx := testContext(t)
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 	gates := []chan struct{}{make(chan struct{}), make(chan struct{})}
 	inputs := make([][]float64, writers)
 	var all []float64
@@ -676,10 +656,7 @@ func TestAddAcknowledgesEvery65536Numbers(t *testing.T) {
 	var seen calls
 	c := newClient(t, srv.Addr(), WithBatchSize(1000), seen.option())
 	ctx := testContext(t)
-	id, err := c.CreateSession(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newSession(t, ctx, c)
 	numbers := randomNumbers(200_000)
 	r, err := c.Add(ctx, id, numbers)
 	if err != nil || r.Added != 200_000 || r.Count != 200_000 || r.Value != reference(numbers) {

@@ -14,6 +14,17 @@ export async function* asAsyncIterable<T>(items: AnyIterable<T>): AsyncGenerator
   }
 }
 
+/** Consecutive slices of at most `size` items, in order; exactly one empty slice for no items. */
+export function* batches<T>(items: readonly T[], size: number): Generator<T[]> {
+  if (items.length === 0) {
+    yield [];
+    return;
+  }
+  for (let start = 0; start < items.length; start += size) {
+    yield items.slice(start, start + size);
+  }
+}
+
 /**
  * The numbers in order, in arrays of at most `size` (an integer, at least 1); exactly one empty
  * array when there are none, so that a stream of no numbers still names its session.
@@ -26,12 +37,7 @@ export async function* inBatches(
   checkBatchSize(size);
   if (Array.isArray(numbers)) {
     // An array is cut by slicing, not one number at a time through the generator.
-    for (let start = 0; start < numbers.length; start += size) {
-      yield numbers.slice(start, start + size);
-    }
-    if (numbers.length === 0) {
-      yield [];
-    }
+    yield* batches(numbers, size);
     return;
   }
   let batch: number[] = [];

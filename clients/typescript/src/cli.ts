@@ -17,9 +17,10 @@ import { parseArgs } from "node:util";
 
 import * as grpc from "@grpc/grpc-js";
 
+import { batches } from "./batching";
 import { MedianClient, type MedianClientOptions } from "./client";
 import { MedianError } from "./errors";
-import { BadTokenError, batches, formatDouble, parseNumbers } from "./numbers";
+import { BadTokenError, formatDouble, parseNumbers } from "./numbers";
 import { checkToken, type TlsOptions } from "./security";
 
 const USAGE =

@@ -292,16 +292,12 @@ export class MedianClient {
     const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     checkBatchSize(batchSize);
     const { signal } = options;
-    signal?.throwIfAborted();
-    const deadline = this.deadline(options, this.streamTimeoutMs);
-    const resumption = this.resumption(options, deadline);
-    const writer = newId();
-    let seq = 0;
+    const { deadline, resumption, nextRequestId } = this.startIngest(options);
     const source = new Source(inBatches(numbers, batchSize));
     const nextRequest = (batch: number[]): AddNumbersRequest => ({
       sessionId,
       numbers: batch,
-      requestId: `${writer}:${++seq}`,
+      requestId: nextRequestId(),
     });
 
     const pending: AddNumbersRequest[] = [];
@@ -352,11 +348,7 @@ export class MedianClient {
     options: IngestOptions = {},
   ): AsyncGenerator<RunningResult> {
     const { signal } = options;
-    signal?.throwIfAborted();
-    const deadline = this.deadline(options, this.streamTimeoutMs);
-    const resumption = this.resumption(options, deadline);
-    const writer = newId();
-    let seq = 0;
+    const { deadline, resumption, nextRequestId } = this.startIngest(options);
     const source = new Source(asAsyncIterable(batches));
     const pending: RunningMedianRequest[] = [];
     try {
@@ -365,7 +357,7 @@ export class MedianClient {
           this.stub.runningMedian(this.metadata(sessionId), { deadline }),
           pending,
           source,
-          (batch) => ({ sessionId, numbers: [...batch], requestId: `${writer}:${++seq}` }),
+          (batch) => ({ sessionId, numbers: [...batch], requestId: nextRequestId() }),
           signal,
         );
         try {
@@ -439,6 +431,26 @@ export class MedianClient {
     }
   }
 
+  /**
+   * What an ingest call starts with: its deadline, its retry budget, and the ids of its requests
+   * (`<writer>:<seq>`, with a new writer id per call). Throws if the call's signal has aborted.
+   */
+  private startIngest(options: IngestOptions): {
+    deadline: number;
+    resumption: Resumption;
+    nextRequestId: () => string;
+  } {
+    options.signal?.throwIfAborted();
+    const deadline = this.deadline(options, this.streamTimeoutMs);
+    const writer = newId();
+    let seq = 0;
+    return {
+      deadline,
+      resumption: this.resumption(options, deadline),
+      nextRequestId: () => `${writer}:${++seq}`,
+    };
+  }
+
   /** Whether `source` has no more items, waiting for it to say so. */
   private async sourceEnded(source: Source<unknown>): Promise<boolean> {
     if (source.done) {
@@ -469,11 +481,10 @@ export class MedianClient {
     let resume: boolean;
     try {
       resume = await resumption.beforeRetry(error);
-    } catch (waitError) {
+    } finally {
+      // An abort while waiting wins over how the wait ended.
       signal?.throwIfAborted();
-      throw waitError;
     }
-    signal?.throwIfAborted();
     if (!resume) {
       throw toMedianError(error);
     }

@@ -1,6 +1,6 @@
 /**
- * The numbers of the command line: standard input to doubles, doubles back to text, and the
- * split into requests. Nothing here knows about gRPC.
+ * The numbers of the command line: standard input to doubles, and doubles back to text.
+ * Nothing here knows about gRPC.
  */
 
 /** A decimal token as any language's shortest round-trip formatting writes it. */
@@ -41,15 +41,4 @@ export function parseNumbers(input: string): number[] {
  */
 export function formatDouble(value: number): string {
   return Object.is(value, -0) ? "-0" : String(value);
-}
-
-/** Consecutive slices of at most `size` items, in order; exactly one empty slice for no items. */
-export function* batches<T>(items: readonly T[], size: number): Generator<T[]> {
-  if (items.length === 0) {
-    yield [];
-    return;
-  }
-  for (let start = 0; start < items.length; start += size) {
-    yield items.slice(start, start + size);
-  }
 }

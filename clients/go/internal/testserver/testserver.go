@@ -4,15 +4,8 @@ package testserver
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	mathrand "math/rand"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
@@ -76,7 +69,7 @@ func Start(t *testing.T, args ...string) *Server {
 // first bound it may be a connection's by the time the test restarts the server on it.
 func freePortBelowEphemeralRange() (string, error) {
 	for tries := 0; tries < 1000; tries++ {
-		port := fmt.Sprint(20000 + mathrand.Intn(12000))
+		port := fmt.Sprint(20000 + rand.Intn(12000))
 		probe, err := net.Listen("tcp", "127.0.0.1:"+port)
 		if err != nil {
 			continue // someone else's: draw again
@@ -176,83 +169,37 @@ func (s *Server) Restart() {
 	}
 }
 
-// Certs are PEM files made with crypto/x509: ca signed the server's certificate (localhost,
-// 127.0.0.1, ::1) and client; otherCA signed nothing used here.
+// Certs are the PEM files of the repository's test certificates: CA signed the server's
+// certificate (localhost, 127.0.0.1, ::1) and the client's; OtherCA signed neither.
 type Certs struct {
 	CA, ServerCert, ServerKey, ClientCert, ClientKey, OtherCA string
 }
 
-// MakeCerts writes a CA, a server certificate and key signed by it, a client certificate and key
-// signed by it, and another CA, into a temporary folder of the test.
+// MakeCerts makes the test certificates in a temporary folder of the test with tests/certs.py,
+// the one place that makes them for every language, run by the repository's .venv/bin/python.
 func MakeCerts(t *testing.T) Certs {
 	t.Helper()
+	repoRoot, err := root()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
-	write := func(name, kind string, der []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
+	cmd := exec.Command(filepath.Join(repoRoot, ".venv/bin/python"), "-c",
+		"import sys; from pathlib import Path; from tests.certs import make_certificates; "+
+			"make_certificates(Path(sys.argv[1]))", dir)
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tests/certs.py: %v\n%s", err, out)
 	}
-	newKey := func() *ecdsa.PrivateKey {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return key
+	at := func(name string) string { return filepath.Join(dir, name) }
+	return Certs{
+		CA:         at("ca.pem"),
+		ServerCert: at("server.pem"),
+		ServerKey:  at("server.key"),
+		ClientCert: at("client.pem"),
+		ClientKey:  at("client.key"),
+		OtherCA:    at("other-ca.pem"),
 	}
-	serial := int64(0)
-	template := func(cn string) *x509.Certificate {
-		serial++
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(48 * time.Hour),
-		}
-	}
-	newCA := func(cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
-		key := newKey()
-		tmpl := template(cn)
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert, key, der
-	}
-	leaf := func(tmpl *x509.Certificate, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string) (string, string) {
-		key := newKey()
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "PRIVATE KEY", keyDER)
-	}
-	ca, caKey, caDER := newCA("median test CA")
-	_, _, otherDER := newCA("another CA")
-	serverTmpl := template("median test server")
-	serverTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	serverTmpl.DNSNames = []string{"localhost"}
-	serverTmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
-	clientTmpl := template("median test client")
-	clientTmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	var c Certs
-	c.CA = write("ca.pem", "CERTIFICATE", caDER)
-	c.OtherCA = write("other-ca.pem", "CERTIFICATE", otherDER)
-	c.ServerCert, c.ServerKey = leaf(serverTmpl, ca, caKey, "server")
-	c.ClientCert, c.ClientKey = leaf(clientTmpl, ca, caKey, "client")
-	return c
 }
 
 // TokenFile writes a `--auth-tokens` file naming token for tenant "tests".

@@ -40,6 +40,12 @@ function shuffled(count: number, seed = 12345): number[] {
   return numbers;
 }
 
+/** Yields 1, then waits a minute for the next number: an input that stalls after one request. */
+async function* stallsAfterOne(): AsyncGenerator<number> {
+  yield 1;
+  await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+}
+
 describe("a plaintext server", TIMEOUT, () => {
   let server: Server;
   let client: MedianClient;
@@ -210,13 +216,9 @@ describe("a plaintext server", TIMEOUT, () => {
 
   it("ends a call at its deadline with DEADLINE_EXCEEDED", async () => {
     const sessionId = await client.createSession();
-    async function* never(): AsyncGenerator<number> {
-      yield 1;
-      await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
-    }
     const started = Date.now();
     await assert.rejects(
-      client.addNumbers(sessionId, never(), { batchSize: 1, deadline: Date.now() + 500 }),
+      client.addNumbers(sessionId, stallsAfterOne(), { batchSize: 1, deadline: Date.now() + 500 }),
       rejectsWith(grpc.status.DEADLINE_EXCEEDED),
     );
     assert.ok(Date.now() - started < 30_000);
@@ -230,13 +232,9 @@ describe("a plaintext server", TIMEOUT, () => {
     const brief = new MedianClient(server.target, { streamTimeoutMs: 300, retryForMs: 0 });
     try {
       const sessionId = await brief.createSession();
-      async function* stalled(): AsyncGenerator<number> {
-        yield 1;
-        await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
-      }
       const started = Date.now();
       await assert.rejects(
-        brief.addNumbers(sessionId, stalled()),
+        brief.addNumbers(sessionId, stallsAfterOne()),
         rejectsWith(grpc.status.DEADLINE_EXCEEDED),
       );
       const took = Date.now() - started;

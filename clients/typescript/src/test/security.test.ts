@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { MedianClient, MedianError, type TlsOptions } from "../index";
+import { MedianClient, type MedianClientOptions, MedianError } from "../index";
 import { type Certificates, makeCertificates, Server, temporaryFolder } from "./helpers";
 
 const TIMEOUT = { timeout: 120_000 };
@@ -17,6 +17,19 @@ const CLI = join(__dirname, "..", "cli.js");
 function code(error: unknown): string {
   assert.ok(error instanceof MedianError, `not a MedianError: ${String(error)}`);
   return error.codeName;
+}
+
+/**
+ * Asserts that a client of `localhost:<port>` with `options` fails with UNAVAILABLE (resuming
+ * off): the TLS handshake did not succeed.
+ */
+async function assertHandshakeFails(server: Server, options: MedianClientOptions): Promise<void> {
+  const client = new MedianClient(`localhost:${server.port}`, { ...options, retryForMs: 0 });
+  try {
+    await assert.rejects(client.createSession(), (error: unknown) => code(error) === "UNAVAILABLE");
+  } finally {
+    client.close();
+  }
 }
 
 interface CliResult {
@@ -117,29 +130,12 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
     }
   });
 
-  /** Asserts that a client with `tls` and the token fails with UNAVAILABLE (no retries). */
-  async function assertServerUntrusted(tls: TlsOptions): Promise<void> {
-    const client = new MedianClient(`localhost:${server.port}`, {
-      tls,
-      token: TOKEN,
-      retryForMs: 0,
-    });
-    try {
-      await assert.rejects(
-        client.createSession(),
-        (error: unknown) => code(error) === "UNAVAILABLE",
-      );
-    } finally {
-      client.close();
-    }
-  }
-
   it("does not trust a server whose certificate another CA signed", async () => {
-    await assertServerUntrusted({ ca: readFileSync(certs.otherCa) });
+    await assertHandshakeFails(server, { tls: { ca: readFileSync(certs.otherCa) }, token: TOKEN });
   });
 
   it("trusts only the system's roots with tls: {}, so not the test CA", async () => {
-    await assertServerUntrusted({});
+    await assertHandshakeFails(server, { tls: {}, token: TOKEN });
   });
 
   it("command line: runs over TLS with --token or MEDIAN_TOKEN, and prints the error's details", async () => {
@@ -219,15 +215,7 @@ describe("a server that requires client certificates (mutual TLS)", TIMEOUT, () 
         key: readFileSync(certs.otherClientKey),
       },
     ]) {
-      const client = new MedianClient(`localhost:${server.port}`, { tls, retryForMs: 0 });
-      try {
-        await assert.rejects(
-          client.createSession(),
-          (error: unknown) => code(error) === "UNAVAILABLE",
-        );
-      } finally {
-        client.close();
-      }
+      await assertHandshakeFails(server, { tls });
     }
   });
 

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 
 import * as grpc from "@grpc/grpc-js";
 
-import { inBatches, Source, SourceFailure } from "../batching";
+import { batches, inBatches, Source, SourceFailure } from "../batching";
 import {
   decodeStatusDetails,
   isServiceError,
@@ -15,7 +15,7 @@ import { Any } from "../gen/google/protobuf/any";
 import { BadRequest, ErrorInfo, QuotaFailure } from "../gen/google/rpc/error_details";
 import { Status } from "../gen/google/rpc/status";
 import { newId } from "../client";
-import { batches, BadTokenError, formatDouble, parseNumbers } from "../numbers";
+import { BadTokenError, formatDouble, parseNumbers } from "../numbers";
 import { isRetryable, Resumption } from "../resume";
 import { checkToken, security } from "../security";
 
