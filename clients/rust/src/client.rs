@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::AsciiMetadataValue;
@@ -719,11 +718,6 @@ impl Client {
             retry = true;
         }
     }
-}
-
-/// When the call that starts now must end, if it has a deadline.
-pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|timeout| Instant::now() + timeout)
 }
 
 #[cfg(test)]

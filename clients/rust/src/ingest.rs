@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
-use crate::client::{Added, Routing, RunningMedian, Settings, Stub, deadline_after};
+use crate::client::{Added, Routing, RunningMedian, Settings, Stub};
 use crate::error::{Error, is_retryable};
 use crate::ids::{new_id, random_fraction};
 use crate::proto::{AddNumbersRequest, AddNumbersResponse, RunningMedianRequest};
@@ -178,6 +178,15 @@ impl Resumer {
         }
     }
 
+    /// For an ingest call that starts now: the client's retry window, and the deadline of the
+    /// whole call, resumes included.
+    fn for_ingest(settings: &Settings) -> Self {
+        let deadline = settings
+            .stream_timeout
+            .map(|timeout| Instant::now() + timeout);
+        Resumer::new(settings.retry_for, deadline)
+    }
+
     /// The server acknowledged something, or took a stream's requests: the next failure starts
     /// a new retry window.
     fn progress(&mut self) {
@@ -250,7 +259,7 @@ where
     B: Stream<Item = Vec<f64>> + Unpin,
 {
     let mut outbox = Outbox::new(&routing.session_id, batches)?;
-    let mut resumer = Resumer::new(settings.retry_for, deadline_after(settings.stream_timeout));
+    let mut resumer = Resumer::for_ingest(settings);
     let mut added_count = 0i64;
     let mut last: Option<AddNumbersResponse> = None;
     loop {
@@ -362,7 +371,7 @@ pub(crate) async fn running_medians<B>(
             return;
         }
     };
-    let mut resumer = Resumer::new(settings.retry_for, deadline_after(settings.stream_timeout));
+    let mut resumer = Resumer::for_ingest(&settings);
     loop {
         let attempt = running_stream(
             &mut stub,
