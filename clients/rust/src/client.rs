@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::AsciiMetadataValue;
@@ -77,12 +76,8 @@ pub struct ClientBuilder {
     target: String,
     tls: Option<TlsSettings>,
     token: Option<String>,
-    timeout: Duration,
-    stream_timeout: Option<Duration>,
     connect_timeout: Duration,
-    retry_for: Duration,
-    batch_size: usize,
-    max_stream_requests: usize,
+    settings: Settings,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -136,14 +131,14 @@ impl ClientBuilder {
 
     /// Deadline of each unary call (create, get, delete, list); default 10 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
     /// Deadline of a whole ingest call, resumes included; default 600 s; `None`: no deadline
     /// (resuming is still bounded by [`Self::retry_for`]).
     pub fn stream_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.stream_timeout = timeout;
+        self.settings.stream_timeout = timeout;
         self
     }
 
@@ -158,13 +153,13 @@ impl ClientBuilder {
     /// request or took a stream's requests (so each outage has the whole time); default 30 s.
     /// `Duration::ZERO` turns resuming off.
     pub fn retry_for(mut self, retry_for: Duration) -> Self {
-        self.retry_for = retry_for;
+        self.settings.retry_for = retry_for;
         self
     }
 
     /// The most numbers in one request of [`Client::add_numbers`]; default 1000, at least 1.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
+        self.settings.batch_size = batch_size;
         self
     }
 
@@ -173,7 +168,7 @@ impl ClientBuilder {
     /// until it ends, so this bounds what the client holds for a resend: at most this many
     /// requests of [`Self::batch_size`] numbers.
     pub fn max_stream_requests(mut self, requests: usize) -> Self {
-        self.max_stream_requests = requests;
+        self.settings.max_stream_requests = requests;
         self
     }
 
@@ -204,7 +199,7 @@ impl ClientBuilder {
     }
 
     fn prepare(self) -> Result<(Endpoint, impl FnOnce(Channel) -> Client), Error> {
-        if self.batch_size == 0 || self.max_stream_requests == 0 {
+        if self.settings.batch_size == 0 || self.settings.max_stream_requests == 0 {
             return Err(Error::invalid_setting(
                 "batch_size and max_stream_requests must be at least 1",
             ));
@@ -212,13 +207,7 @@ impl ClientBuilder {
         let token = self.token.as_deref().map(token_header).transpose()?;
         let endpoint =
             endpoint(&self.target, self.tls.as_ref())?.connect_timeout(self.connect_timeout);
-        let settings = Arc::new(Settings {
-            timeout: self.timeout,
-            stream_timeout: self.stream_timeout,
-            retry_for: self.retry_for,
-            batch_size: self.batch_size,
-            max_stream_requests: self.max_stream_requests,
-        });
+        let settings = Arc::new(self.settings);
         let client = move |channel: Channel| Client {
             stub: MedianServiceClient::with_interceptor(channel, BearerToken(token)),
             settings,
@@ -311,7 +300,8 @@ fn token_header(token: &str) -> Result<AsciiMetadataValue, Error> {
     Ok(value)
 }
 
-#[derive(Debug)]
+/// What every call of a [`Client`] follows, as its builder set it.
+#[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) timeout: Duration,
     pub(crate) stream_timeout: Option<Duration>,
@@ -456,12 +446,14 @@ impl Client {
             target: target.into(),
             tls: None,
             token: None,
-            timeout: DEFAULT_TIMEOUT,
-            stream_timeout: Some(DEFAULT_STREAM_TIMEOUT),
             connect_timeout: DEFAULT_TIMEOUT,
-            retry_for: DEFAULT_RETRY_FOR,
-            batch_size: DEFAULT_BATCH_SIZE,
-            max_stream_requests: DEFAULT_MAX_STREAM_REQUESTS,
+            settings: Settings {
+                timeout: DEFAULT_TIMEOUT,
+                stream_timeout: Some(DEFAULT_STREAM_TIMEOUT),
+                retry_for: DEFAULT_RETRY_FOR,
+                batch_size: DEFAULT_BATCH_SIZE,
+                max_stream_requests: DEFAULT_MAX_STREAM_REQUESTS,
+            },
         }
     }
 
@@ -719,11 +711,6 @@ impl Client {
             retry = true;
         }
     }
-}
-
-/// When the call that starts now must end, if it has a deadline.
-pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|timeout| Instant::now() + timeout)
 }
 
 #[cfg(test)]

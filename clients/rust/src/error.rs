@@ -164,42 +164,32 @@ pub(crate) fn is_retryable(status: &Status) -> bool {
 /// Whether rustls refused the handshake (or the peer's TLS): tokio-rustls reports that as an
 /// I/O error wrapping a `rustls::Error`, which `source()` skips over, hence `get_ref`.
 fn tls_handshake_failed(status: &Status) -> bool {
-    let mut cause = status.source();
-    while let Some(error) = cause {
+    causes(status).any(|error| {
         let wrapped = error
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref);
-        if error.is::<rustls::Error>() || wrapped.is_some_and(|inner| inner.is::<rustls::Error>()) {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
+        error.is::<rustls::Error>() || wrapped.is_some_and(|inner| inner.is::<rustls::Error>())
+    })
 }
 
 fn caused_by<E: std::error::Error + 'static>(status: &Status) -> bool {
-    let mut cause = status.source();
-    while let Some(error) = cause {
-        if error.is::<E>() {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
+    causes(status).any(|error| error.is::<E>())
+}
+
+/// The errors under a status, the nearest first: none for a status the server sent.
+fn causes(status: &Status) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(status.source(), |&error| error.source())
 }
 
 /// The status's message, followed by its causes when the status was made on the client (a
 /// connection error's own message is often just "transport error").
 fn transport_message(status: &Status) -> String {
     let mut message = status.message().replace(['\r', '\n'], " ");
-    let mut cause = status.source();
-    while let Some(error) = cause {
+    for part in causes(status).map(ToString::to_string) {
         // Some wrappers repeat their source's text; say each part once.
-        let part = error.to_string();
         if !message.contains(&part) {
             message = format!("{message}: {part}");
         }
-        cause = error.source();
     }
     message
 }
@@ -365,13 +355,9 @@ mod tests {
         // keeps it as the source; the h2 error under it is the peer's RST_STREAM.
         let reset = status_after_one_answer(true).await;
         assert_eq!(reset.code(), Code::Unknown, "{reset:?}");
-        let mut cause = reset.source();
-        let mut h2_error = None;
-        while let Some(error) = cause {
-            h2_error = h2_error.or(error.downcast_ref::<h2::Error>());
-            cause = error.source();
-        }
-        let h2_error = h2_error.unwrap_or_else(|| panic!("no h2::Error under {reset:?}"));
+        let h2_error = causes(&reset)
+            .find_map(|error| error.downcast_ref::<h2::Error>())
+            .unwrap_or_else(|| panic!("no h2::Error under {reset:?}"));
         assert!(h2_error.is_reset() && h2_error.is_remote(), "{h2_error:?}");
         assert_eq!(h2_error.reason(), Some(h2::Reason::INTERNAL_ERROR));
         assert!(is_retryable(&reset));

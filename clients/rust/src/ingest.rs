@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
-use crate::client::{Added, Routing, RunningMedian, Settings, Stub, deadline_after};
+use crate::client::{Added, Routing, RunningMedian, Settings, Stub};
 use crate::error::{Error, is_retryable};
 use crate::ids::{new_id, random_fraction};
 use crate::proto::{AddNumbersRequest, AddNumbersResponse, RunningMedianRequest};
@@ -135,18 +135,20 @@ impl<B: Stream<Item = Vec<f64>> + Unpin> Outbox<B> {
         self.carried = 0;
     }
 
-    /// The next request for the current stream: the oldest one it has not carried yet.
-    fn next_to_send(&mut self) -> Option<(u64, Vec<f64>)> {
-        let pending = self.unacked.get(self.sent)?;
+    /// The next request for the current stream, as its request id and numbers: the oldest one
+    /// it has not carried yet (the caller has checked [`Self::has_unsent`]). Once the stream
+    /// has carried more than its queue holds, the transport is taking its requests, which it
+    /// does only once a connection is up and the stream open: the server is back, and that is
+    /// progress.
+    fn next_to_send(&mut self, resumer: &mut Resumer) -> (String, Vec<f64>) {
+        let pending = &self.unacked[self.sent];
+        let request = (self.request_id(pending.seq), pending.numbers.clone());
         self.sent += 1;
         self.carried += 1;
-        Some((pending.seq, pending.numbers.clone()))
-    }
-
-    /// Whether the transport has taken requests of the current stream off its queue, which it
-    /// does only once a connection is up and the stream open: the server is back.
-    fn stream_is_flowing(&self) -> bool {
-        self.carried > QUEUE_DEPTH
+        if self.carried > QUEUE_DEPTH {
+            resumer.progress();
+        }
+        request
     }
 
     fn has_unsent(&self) -> bool {
@@ -174,6 +176,15 @@ impl Resumer {
             failures: 0,
             resumes: 0,
         }
+    }
+
+    /// For an ingest call that starts now: the client's retry window, and the deadline of the
+    /// whole call, resumes included.
+    fn for_ingest(settings: &Settings) -> Self {
+        let deadline = settings
+            .stream_timeout
+            .map(|timeout| Instant::now() + timeout);
+        Resumer::new(settings.retry_for, deadline)
     }
 
     /// The server acknowledged something, or took a stream's requests: the next failure starts
@@ -248,7 +259,7 @@ where
     B: Stream<Item = Vec<f64>> + Unpin,
 {
     let mut outbox = Outbox::new(&routing.session_id, batches)?;
-    let mut resumer = Resumer::new(settings.retry_for, deadline_after(settings.stream_timeout));
+    let mut resumer = Resumer::for_ingest(settings);
     let mut added_count = 0i64;
     let mut last: Option<AddNumbersResponse> = None;
     loop {
@@ -320,15 +331,12 @@ where
             () = outbox.pull(), if can_pull => {}
             permit = reserve(&queue), if can_send => match permit {
                 Some(permit) => {
-                    let (seq, numbers) = outbox.next_to_send().expect("can_send");
+                    let (request_id, numbers) = outbox.next_to_send(resumer);
                     permit.send(AddNumbersRequest {
                         session_id: outbox.session_id.clone(),
                         numbers,
-                        request_id: outbox.request_id(seq),
+                        request_id,
                     });
-                    if outbox.stream_is_flowing() {
-                        resumer.progress();
-                    }
                 }
                 // The transport dropped the stream; the call's answer says why.
                 None => dropped = true,
@@ -363,7 +371,7 @@ pub(crate) async fn running_medians<B>(
             return;
         }
     };
-    let mut resumer = Resumer::new(settings.retry_for, deadline_after(settings.stream_timeout));
+    let mut resumer = Resumer::for_ingest(&settings);
     loop {
         let attempt = running_stream(
             &mut stub,
@@ -453,16 +461,14 @@ where
             () = outbox.pull(), if can_pull => {}
             permit = reserve(&queue), if can_send => match permit {
                 Some(permit) => {
-                    let (seq, numbers) = outbox.next_to_send().expect("can_send");
+                    let (request_id, numbers) = outbox.next_to_send(resumer);
                     permit.send(RunningMedianRequest {
                         session_id: outbox.session_id.clone(),
                         numbers,
-                        request_id: outbox.request_id(seq),
+                        request_id,
                     });
-                    if outbox.stream_is_flowing() {
-                        resumer.progress();
-                    }
                 }
+                // The transport dropped the stream; the call's answer says why.
                 None => dropped = true,
             },
         }

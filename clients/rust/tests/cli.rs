@@ -6,9 +6,7 @@ mod support;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 
-use support::{Certificates, Server, TempDir, free_port, numbers, reference_median};
-
-const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+use support::{Certificates, Server, TOKEN, TempDir, free_port, numbers, reference_median};
 
 fn cli(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_median-client"))
@@ -89,18 +87,8 @@ fn prints_the_median_the_running_medians_and_errors_with_their_details() {
 fn running_over_tls_with_a_token_prints_each_request_once_across_a_server_kill() {
     let certs = Certificates::make();
     let data = TempDir::new("cli-data");
-    std::fs::write(certs.dir.0.join("tokens"), format!("{TOKEN} tenant-a\n")).unwrap();
-    let args = [
-        "--tls-cert",
-        &certs.path("server.pem"),
-        "--tls-key",
-        &certs.path("server.key"),
-        "--auth-tokens",
-        &certs.path("tokens"),
-        "--data-dir",
-        &data.path(""),
-    ]
-    .map(String::from);
+    let mut args = certs.tls_server_flags();
+    args.extend(["--data-dir".to_string(), data.path("")]);
     let mut server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
 
     let sent = numbers(50_000, 5);

@@ -8,10 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use median_client::{Client, Code, Error};
-use support::{Certificates, Server, TempDir, free_port, numbers, reference_median};
+use support::{Certificates, Server, TOKEN, TempDir, free_port, numbers, reference_median};
 use tokio_stream::StreamExt;
-
-const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 fn plain(server: &Server) -> Client {
     Client::builder(server.target()).connect_lazy().unwrap()
@@ -210,16 +208,7 @@ async fn a_limit_is_reported_with_quota_failure_and_error_info() {
 #[tokio::test]
 async fn tls_with_a_token_and_mutual_tls_work_and_refuse_what_they_should() {
     let certs = Certificates::make();
-    std::fs::write(certs.dir.0.join("tokens"), format!("{TOKEN} tenant-a\n")).unwrap();
-    let tls_flags = [
-        "--tls-cert",
-        &certs.path("server.pem"),
-        "--tls-key",
-        &certs.path("server.key"),
-        "--auth-tokens",
-        &certs.path("tokens"),
-    ]
-    .map(String::from);
+    let tls_flags = certs.tls_server_flags();
     let tls_args: Vec<&str> = tls_flags.iter().map(String::as_str).collect();
     let server = Server::start(&tls_args);
 

@@ -16,6 +16,9 @@ use std::time::Duration;
 /// How long a server may take to start on this shared, busy machine.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The bearer token that servers started with [`Certificates::tls_server_flags`] accept.
+pub const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
 pub fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -226,6 +229,24 @@ impl Certificates {
 
     pub fn read(&self, file: &str) -> Vec<u8> {
         std::fs::read(self.dir.0.join(file)).unwrap()
+    }
+
+    /// Flags of a `median-server` that serves TLS with `server.pem` and accepts [`TOKEN`] only
+    /// (from a `tokens` file it writes beside the certificates).
+    pub fn tls_server_flags(&self) -> Vec<String> {
+        let tokens = self.path("tokens");
+        std::fs::write(&tokens, format!("{TOKEN} tenant-a\n")).unwrap();
+        let (cert, key) = (self.path("server.pem"), self.path("server.key"));
+        [
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--auth-tokens",
+            &tokens,
+        ]
+        .map(String::from)
+        .into()
     }
 }
 
