@@ -70,7 +70,7 @@ impl Interceptor for BearerToken {
 ///     .await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct ClientBuilder {
     target: String,
@@ -80,11 +80,35 @@ pub struct ClientBuilder {
     settings: Settings,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 struct TlsSettings {
     ca_pem: Option<Vec<u8>>,
     identity: Option<(Vec<u8>, Vec<u8>)>,
     domain_name: Option<String>,
+}
+
+/// Written by hand so that `{:?}` never shows the bearer token or the client's private key:
+/// only whether each is set.
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("target", &self.target)
+            .field("tls", &self.tls)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "<set>"))
+            .field("identity", &self.identity.as_ref().map(|_| "<redacted>"))
+            .field("domain_name", &self.domain_name)
+            .finish()
+    }
 }
 
 impl ClientBuilder {
@@ -715,6 +739,18 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_output_shows_neither_the_token_nor_the_private_key() {
+        let builder = Client::builder("127.0.0.1:50051")
+            .token("secret-token-0123")
+            .tls_client_identity("CERT-PEM", "KEY-PEM-SECRET");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("secret-token-0123"), "{shown}");
+        assert!(!shown.contains("KEY-PEM-SECRET"), "{shown}");
+        assert!(shown.contains("127.0.0.1:50051"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
     use super::*;
 
     #[test]
