@@ -82,6 +82,8 @@ impl<S: Stream<Item = f64>> Stream for Batched<S> {
 struct Pending {
     seq: u64,
     numbers: Vec<f64>,
+    /// How many streams this request has been handed to; more than 1 makes it a resend.
+    sendings: u32,
 }
 
 /// The requests of one ingest call: where they come from, which the server has not
@@ -123,7 +125,11 @@ impl<B: Stream<Item = Vec<f64>> + Unpin> Outbox<B> {
             Some(numbers) => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                self.unacked.push_back(Pending { seq, numbers });
+                self.unacked.push_back(Pending {
+                    seq,
+                    numbers,
+                    sendings: 0,
+                });
             }
             None => self.batches_done = true,
         }
@@ -141,6 +147,7 @@ impl<B: Stream<Item = Vec<f64>> + Unpin> Outbox<B> {
     /// does only once a connection is up and the stream open: the server is back, and that is
     /// progress.
     fn next_to_send(&mut self, resumer: &mut Resumer) -> (String, Vec<f64>) {
+        self.unacked[self.sent].sendings += 1;
         let pending = &self.unacked[self.sent];
         let request = (self.request_id(pending.seq), pending.numbers.clone());
         self.sent += 1;
@@ -411,8 +418,6 @@ where
     let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
     let mut queue = Some(queue);
     outbox.new_stream();
-    // Requests of this stream that were first sent on an earlier, broken one.
-    let mut resends = outbox.unacked.len();
     let timeout = resumer.remaining();
     let call = stub.running_median(routing.request(ReceiverStream::new(requests), timeout));
     tokio::pin!(call);
@@ -450,9 +455,8 @@ where
                     added_count: answer.added_count,
                     number_count: answer.number_count,
                     median: answer.median,
-                    resent: resends > 0,
+                    resent: pending.sendings > 1,
                 };
-                resends = resends.saturating_sub(1);
                 if answers.send(Ok(answer)).await.is_err() {
                     return Ok(Ended::Abandoned);
                 }
@@ -503,6 +507,25 @@ mod tests {
         assert_eq!(
             batches_of(vec![1.0, 2.0, 3.0], 3).await,
             vec![vec![1.0, 2.0, 3.0]]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_is_a_resend_only_once_a_stream_has_carried_it_before() {
+        let batches = tokio_stream::iter(vec![vec![1.0], vec![2.0]]);
+        let mut outbox = Outbox::new("s", batches).unwrap();
+        let mut resumer = Resumer::new(Duration::from_secs(30), None);
+        outbox.pull().await;
+        outbox.pull().await;
+        outbox.next_to_send(&mut resumer); // the first stream carries request 1, then breaks
+        outbox.new_stream();
+        outbox.next_to_send(&mut resumer);
+        outbox.next_to_send(&mut resumer);
+        let sendings: Vec<u32> = outbox.unacked.iter().map(|p| p.sendings).collect();
+        assert_eq!(
+            sendings,
+            vec![2, 1],
+            "request 2 was pulled but never sent before"
         );
     }
 
