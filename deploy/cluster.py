@@ -365,9 +365,14 @@ def local_address(host: str) -> str:
     return "127.0.0.1" if wildcard else host
 
 
+def _probe(host: str) -> socket.socket:
+    """A TCP socket of `host`'s address family, to test a port with."""
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+
+
 def is_listening(host: str, port: int) -> bool:
     """Whether something accepts TCP connections on `host`:`port` now."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+    with _probe(host) as probe:
         return probe.connect_ex((host, port)) == 0
 
 
@@ -404,7 +409,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def _bindable(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+    with _probe(host) as probe:
         try:
             probe.bind((host, port))
         except OSError:
@@ -414,7 +419,7 @@ def _bindable(host: str, port: int) -> bool:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that nothing listens on now (the kernel's pick for port 0)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+    with _probe(host) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
 
