@@ -34,13 +34,12 @@ import psutil
 from median.v1 import median_pb2, median_pb2_grpc
 
 from bench.measure import random_numbers
-from bench.report import git_state
-from deploy.cluster import LocalCluster, free_ports
+from bench.report import cpu_count, git_state
+from deploy.cluster import ROUTING_HEADER, LocalCluster, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "cluster.json"
 PAGE = ROOT / "docs" / "cluster-benchmarks.md"
-ROUTING_HEADER = "median-session-id"
 QUERY_CLIENTS = 16
 LOAD_PROCESSES = 2  # client processes; each runs half of the clients
 INGEST_SESSIONS = 4  # AddNumbers streams at once, one session each
@@ -358,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "commit": git_state(ROOT),
-        "cpus": os.cpu_count(),
+        "cpus": cpu_count(),
         "python": platform.python_version(),
         "seconds": seconds,
         "rounds": rounds,

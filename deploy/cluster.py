@@ -352,11 +352,7 @@ def start_envoy(
         "--concurrency",
         "2",
     ]
-    host, port = local_address(listen[0]), listen[1]
-    _check_free(name, host, port)
-    process = Process.start(name, command, echo=echo)
-    _wait_for_port(process, host, port, timeout=30)
-    return process
+    return _start_listening(name, command, local_address(listen[0]), listen[1], 30, echo)
 
 
 def local_address(host: str) -> str:
@@ -365,28 +361,38 @@ def local_address(host: str) -> str:
     return "127.0.0.1" if wildcard else host
 
 
+def _probe(host: str) -> socket.socket:
+    """A TCP socket of `host`'s address family, to test a port with."""
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+
+
 def is_listening(host: str, port: int) -> bool:
     """Whether something accepts TCP connections on `host`:`port` now."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+    with _probe(host) as probe:
         return probe.connect_ex((host, port)) == 0
 
 
-def _check_free(name: str, host: str, port: int) -> None:
-    """Refuses to start `name` on a port something else listens on: the cluster would
-    otherwise send calls to whatever that is."""
+def _start_listening(
+    name: str, command: Sequence[str], host: str, port: int, timeout: float, echo: bool
+) -> Process:
+    """Starts `command`, which listens on `host`:`port`; returns once it does, or stops it.
+
+    Refuses to start it on a port something else listens on: the cluster would otherwise send
+    calls to whatever that is.
+    """
     if is_listening(host, port):
         raise RuntimeError(f"{name}: port {port} of {host} is in use; choose another PORT")
-
-
-def _wait_for_port(process: Process, host: str, port: int, timeout: float) -> None:
+    process = Process.start(name, command, echo=echo)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
-            raise RuntimeError(f"{process.name} exited:\n" + "\n".join(process.log[-20:]))
+            process.stop()
+            raise RuntimeError(f"{name} exited:\n" + "\n".join(process.log[-20:]))
         if is_listening(host, port):
-            return
+            return process
         time.sleep(0.1)
-    raise RuntimeError(f"{process.name} is not listening on {host}:{port}")
+    process.stop()
+    raise RuntimeError(f"{name} is not listening on {host}:{port}")
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -404,7 +410,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def _bindable(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+    with _probe(host) as probe:
         try:
             probe.bind((host, port))
         except OSError:
@@ -414,7 +420,7 @@ def _bindable(host: str, port: int) -> bool:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that nothing listens on now (the kernel's pick for port 0)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+    with _probe(host) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
 
@@ -430,14 +436,8 @@ def start_shard(
     server = Path(sys.executable).with_name("median-server")
     command = [str(server), *shard_flags(addresses, shard, data_dir), *extra]
     host, _, port = addresses[shard - 1].rpartition(":")
-    _check_free(f"shard-{shard}", host, int(port))
-    process = Process.start(f"shard-{shard}", command, echo=echo)
-    try:
-        _wait_for_port(process, host, int(port), timeout=60)  # whatever its --log-level
-    except RuntimeError:
-        process.stop()
-        raise
-    return process
+    # Waits for the port rather than a log line: it works whatever the shard's --log-level.
+    return _start_listening(f"shard-{shard}", command, host, int(port), 60, echo)
 
 
 @dataclass

@@ -11,9 +11,8 @@ import grpc
 from median.v1 import median_pb2, median_pb2_grpc
 from median_server.cluster import LIST_SCOPE_HEADER, SHARD_SCOPE
 
-from deploy.cluster import LocalCluster
+from deploy.cluster import ROUTING_HEADER, LocalCluster
 
-ROUTING_HEADER = "median-session-id"
 TIMEOUT = 20.0  # seconds: far above any answer here, so a failure before it is not a deadline
 T = TypeVar("T")
 

@@ -59,6 +59,28 @@ def channel(server: RunningServer) -> Iterator[grpc.Channel]:
         yield opened
 
 
+def raw_add_numbers(
+    channel: grpc.Channel,
+) -> grpc.StreamUnaryMultiCallable[bytes, median_pb2.AddNumbersResponse]:
+    """AddNumbers with each request given as the bytes to send, whatever they encode."""
+    return channel.stream_unary(
+        "/median.v1.MedianService/AddNumbers",
+        request_serializer=lambda payload: payload,
+        response_deserializer=median_pb2.AddNumbersResponse.FromString,
+    )
+
+
+def raw_get_median(
+    channel: grpc.Channel,
+) -> grpc.UnaryUnaryMultiCallable[bytes, median_pb2.GetMedianResponse]:
+    """GetMedian with the request given as the bytes to send, whatever they encode."""
+    return channel.unary_unary(
+        "/median.v1.MedianService/GetMedian",
+        request_serializer=lambda payload: payload,
+        response_deserializer=median_pb2.GetMedianResponse.FromString,
+    )
+
+
 # Generated requests: every one gets its documented status, and the session stays consistent.
 
 session_ids = st.one_of(
@@ -180,11 +202,7 @@ def test_generated_requests_get_their_documented_status_and_leave_state_consiste
         session_id=session_id, numbers=numbers, request_id=request_id
     )
     raw = message.SerializeToString() + unknown_field()
-    add_raw = channel.stream_unary(
-        "/median.v1.MedianService/AddNumbers",
-        request_serializer=lambda payload: payload,
-        response_deserializer=median_pb2.AddNumbersResponse.FromString,
-    )
+    add_raw = raw_add_numbers(channel)
     expected = expected_code(session_id, numbers, request_id, MODEL)
     if expected == Code.OK and is_retry(session_id, request_id):
         before = len(MODEL[session_id])
@@ -204,9 +222,9 @@ def test_generated_requests_get_their_documented_status_and_leave_state_consiste
     for name, numbers_held in MODEL.items():
         if not numbers_held:
             continue
-        answer = stub.GetMedian(median_pb2.GetMedianRequest(session_id=name), timeout=10)
-        assert answer.number_count == len(numbers_held)
-        assert answer.median == statistics.median(numbers_held)
+        held = stub.GetMedian(median_pb2.GetMedianRequest(session_id=name), timeout=10)
+        assert held.number_count == len(numbers_held)
+        assert held.median == statistics.median(numbers_held)
 
 
 # Many streams, cancelled at random, then resent by request id: nothing lost, nothing doubled.
@@ -332,11 +350,7 @@ async def test_client_that_stops_reading_is_held_back_and_others_are_served(
 def test_unknown_fields_are_ignored(channel: grpc.Channel) -> None:
     stub = median_pb2_grpc.MedianServiceStub(channel)
     stub.CreateSession(median_pb2.CreateSessionRequest(session_id="unknown-fields"), timeout=10)
-    get_raw = channel.unary_unary(
-        "/median.v1.MedianService/GetMedian",
-        request_serializer=lambda payload: payload,
-        response_deserializer=median_pb2.GetMedianResponse.FromString,
-    )
+    get_raw = raw_get_median(channel)
     add = stub.AddNumbers(
         iter([median_pb2.AddNumbersRequest(session_id="unknown-fields", numbers=[4.0])]),
         timeout=10,
@@ -348,20 +362,12 @@ def test_unknown_fields_are_ignored(channel: grpc.Channel) -> None:
 
 
 def test_malformed_message_is_invalid_argument(channel: grpc.Channel) -> None:
-    get_raw = channel.unary_unary(
-        "/median.v1.MedianService/GetMedian",
-        request_serializer=lambda payload: payload,
-        response_deserializer=median_pb2.GetMedianResponse.FromString,
-    )
+    get_raw = raw_get_median(channel)
     with pytest.raises(grpc.RpcError) as refused:
         get_raw(b"\x0a\xff\xff", timeout=10)  # a string field longer than the bytes that follow
     assert refused.value.code() == Code.INVALID_ARGUMENT
     assert "not a valid median.v1.GetMedianRequest" in (refused.value.details() or "")
-    add_raw = channel.stream_unary(
-        "/median.v1.MedianService/AddNumbers",
-        request_serializer=lambda payload: payload,
-        response_deserializer=median_pb2.AddNumbersResponse.FromString,
-    )
+    add_raw = raw_add_numbers(channel)
     with pytest.raises(grpc.RpcError) as refused:
         add_raw(iter([b"\x12\x09\x00"]), timeout=10)  # packed doubles cut short
     assert refused.value.code() == Code.INVALID_ARGUMENT
@@ -373,11 +379,7 @@ def test_numbers_in_every_wire_encoding_are_applied_and_a_nan_in_any_is_refused(
 ) -> None:
     stub = median_pb2_grpc.MedianServiceStub(channel)
     stub.CreateSession(median_pb2.CreateSessionRequest(session_id="encodings"), timeout=10)
-    add_raw = channel.stream_unary(
-        "/median.v1.MedianService/AddNumbers",
-        request_serializer=lambda payload: payload,
-        response_deserializer=median_pb2.AddNumbersResponse.FromString,
-    )
+    add_raw = raw_add_numbers(channel)
 
     def packed(*numbers: float) -> bytes:
         payload = struct.pack(f"<{len(numbers)}d", *numbers)
