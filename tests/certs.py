@@ -1,11 +1,13 @@
 """Test certificates, made with the `openssl` command: two CAs, a server and two clients.
 
 The server certificate names localhost, 127.0.0.1 and ::1. Every key is a P-256 EC key; every
-certificate is valid for two days from now.
+certificate is valid for two days from now. From the command line:
+`.venv/bin/python -m tests.certs FOLDER` makes them in FOLDER and prints their paths.
 """
 
 from __future__ import annotations
 
+import argparse
 import secrets
 import shutil
 import subprocess
@@ -105,3 +107,19 @@ def make_certificates(directory: Path) -> Certificates:
         other_client_cert=other_client[0],
         other_client_key=other_client[1],
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.certs", description="Make test certificates in FOLDER."
+    )
+    parser.add_argument("folder", type=Path, help="where to write them (made if missing)")
+    folder = parser.parse_args().folder
+    folder.mkdir(parents=True, exist_ok=True)
+    certificates = make_certificates(folder)
+    for name, path in vars(certificates).items():
+        print(f"{name}: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ from median_client.security import AUTHORIZATION, security, tls_credentials
 
 from tests.certs import OPENSSL, Certificates, make_certificates
 from tests.conftest import ServiceFactory
-from tests.servers import RunningServer, run_server_expecting_exit, running_server
+from tests.servers import ROOT, RunningServer, run_server_expecting_exit, running_server
 
 Code = grpc.StatusCode
 TOKEN = "tls-test-token-0123456789abcdef"  # noqa: S105  # made up for these tests
@@ -408,3 +408,23 @@ def test_the_cli_refuses_unusable_connection_settings_with_exit_2(
     assert result.returncode == 2
     assert message in result.stderr
     assert "two words" not in result.stderr
+
+
+def test_the_readme_command_makes_the_test_certificates_in_a_new_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "certs"
+    printed = subprocess.run(
+        [sys.executable, "-m", "tests.certs", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key"):
+        assert (folder / name).is_file(), name
+        assert str(folder / name) in printed
+    verified = subprocess.run(
+        [OPENSSL, "verify", "-CAfile", folder / "ca.pem", folder / "server.pem"],
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stderr
