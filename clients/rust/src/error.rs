@@ -14,7 +14,10 @@ use tonic_types::{BadRequest, ErrorDetails, ErrorInfo, QuotaFailure, StatusExt};
 /// decoded with `tonic_types::StatusExt` (the standard `google.rpc.Status` encoding); undecodable
 /// details are left out. A setting the builder refuses (bad target, PEM, token) is
 /// `INVALID_ARGUMENT` before anything is sent; a client-side deadline that ran out is
-/// `DEADLINE_EXCEEDED`. `source()` is the `tonic::Status` the call ended with, if any.
+/// `DEADLINE_EXCEEDED`; a connection that broke under the call (refused by a TLS-only port,
+/// closed by a server that died), which tonic calls `UNKNOWN`, is `UNAVAILABLE`, as every
+/// other gRPC library calls it. `source()` is the `tonic::Status` the call ended with, if any,
+/// with tonic's own code.
 #[derive(Debug)]
 pub struct Error(Box<Inner>); // boxed: a `Result` stays small on the happy path
 
@@ -130,11 +133,19 @@ impl Error {
 
 impl From<Status> for Error {
     fn from(status: Status) -> Self {
-        // tonic reports its own client-side deadline as CANCELLED caused by `TimeoutExpired`;
-        // every other gRPC library calls that DEADLINE_EXCEEDED.
+        // tonic reports its own client-side deadline as CANCELLED caused by `TimeoutExpired`,
+        // and a broken connection (a plaintext client at a TLS-only port, a server killed
+        // mid-stream) as UNKNOWN; every other gRPC library calls those DEADLINE_EXCEEDED and
+        // UNAVAILABLE. A stream the peer reset keeps tonic's code: the others take theirs from
+        // the RST_STREAM reason (INTERNAL for a proxy's INTERNAL_ERROR), not UNAVAILABLE.
         let (code, message) = if caused_by::<TimeoutExpired>(&status) {
             let message = "the call's deadline ran out before the server answered".to_string();
             (Code::DeadlineExceeded, message)
+        } else if status.code() == Code::Unknown
+            && broke_under_the_call(&status)
+            && !reset_by_peer(&status)
+        {
+            (Code::Unavailable, transport_message(&status))
         } else {
             (status.code(), transport_message(&status))
         };
@@ -154,11 +165,26 @@ pub(crate) fn is_retryable(status: &Status) -> bool {
     }
     match status.code() {
         Code::Unavailable => true,
-        Code::Unknown | Code::Internal | Code::Cancelled => {
-            status.source().is_some() && !caused_by::<TimeoutExpired>(status)
-        }
+        Code::Unknown | Code::Internal | Code::Cancelled => broke_under_the_call(status),
         _ => false,
     }
+}
+
+/// Whether tonic made the status on the client for a connection or stream that broke under
+/// the call: it has a local cause, and that cause is neither a client-side deadline nor a
+/// failed TLS handshake. Says nothing of the code; the callers check that.
+fn broke_under_the_call(status: &Status) -> bool {
+    status.source().is_some()
+        && !caused_by::<TimeoutExpired>(status)
+        && !tls_handshake_failed(status)
+}
+
+/// Whether the peer ended the stream with RST_STREAM (a proxy whose backend died, say), as
+/// opposed to a connection that closed or broke under it.
+fn reset_by_peer(status: &Status) -> bool {
+    causes(status)
+        .find_map(|error| error.downcast_ref::<h2::Error>())
+        .is_some_and(|error| error.is_reset() && error.is_remote())
 }
 
 /// Whether rustls refused the handshake (or the peer's TLS): tokio-rustls reports that as an
@@ -288,6 +314,43 @@ mod tests {
         assert_eq!(Error::from(timeout).code(), Code::DeadlineExceeded);
     }
 
+    #[test]
+    fn a_broken_connection_is_reported_unavailable_and_retried_as_before() {
+        let broken = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        let status = Status::from_error(Box::new(broken));
+        assert_eq!(status.code(), Code::Unknown);
+        let error = Error::from(status.clone());
+        assert_eq!(error.code(), Code::Unavailable);
+        assert_eq!(error.message(), transport_message(&status));
+        assert_eq!(error.to_string(), "UNAVAILABLE: broken pipe");
+        assert_eq!(error.status().map(Status::code), Some(Code::Unknown));
+        assert!(is_retryable(error.status().unwrap()));
+
+        // The same cause under INTERNAL or CANCELLED keeps its code; so does a server's UNKNOWN.
+        for code in [Code::Internal, Code::Cancelled] {
+            let mut status = Status::new(code, "made on the client");
+            let cause = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+            status.set_source(std::sync::Arc::new(cause));
+            assert!(is_retryable(&status), "{code:?}");
+            assert_eq!(Error::from(status).code(), code);
+        }
+        let from_the_server = Status::unknown("the handler raised");
+        assert_eq!(Error::from(from_the_server).code(), Code::Unknown);
+    }
+
+    #[test]
+    fn a_failed_tls_handshake_keeps_its_code() {
+        let tls = || {
+            let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+            std::io::Error::new(std::io::ErrorKind::InvalidData, alert)
+        };
+        let during_the_call = Status::from_error(Box::new(tls()));
+        assert_eq!(during_the_call.code(), Code::Unknown);
+        assert_eq!(Error::from(during_the_call).code(), Code::Unknown);
+        let connecting = Status::from_error(Box::new(tonic::ConnectError(Box::new(tls()))));
+        assert_eq!(Error::from(connecting).code(), Code::Unavailable);
+    }
+
     /// How a RunningMedian stream ends on a real HTTP/2 connection whose peer (a loopback h2
     /// server playing Envoy) answers once and then either resets the stream with
     /// RST_STREAM(INTERNAL_ERROR), as Envoy does when the shard behind it dies, or ends it
@@ -361,6 +424,8 @@ mod tests {
         assert!(h2_error.is_reset() && h2_error.is_remote(), "{h2_error:?}");
         assert_eq!(h2_error.reason(), Some(h2::Reason::INTERNAL_ERROR));
         assert!(is_retryable(&reset));
+        // Not a broken connection: tonic's code stays (the others map RST_STREAM's reason).
+        assert_eq!(Error::from(reset.clone()).code(), Code::Unknown);
 
         let internal = status_after_one_answer(false).await;
         assert_eq!(internal.code(), Code::Internal, "{internal:?}");
