@@ -396,6 +396,25 @@ func TestTLSWithToken(t *testing.T) {
 	wantCode(t, err, codes.Unavailable)
 }
 
+// TestUntrustedServerCertificateFailsAtOnce checks that a call to a server whose certificate
+// the client's CA did not sign fails with UNAVAILABLE without resuming: waiting cannot fix it.
+func TestUntrustedServerCertificateFailsAtOnce(t *testing.T) {
+	certs := testserver.MakeCerts(t)
+	srv := testserver.Start(t, "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey)
+	ctx := testContext(t)
+
+	c := newClient(t, srv.Addr(), WithCAFile(certs.OtherCA), WithRetryFor(30*time.Second), WithCallTimeout(time.Minute))
+	start := time.Now()
+	_, err := c.CreateSession(ctx, "")
+	elapsed := time.Since(start)
+	if e := wantCode(t, err, codes.Unavailable); !strings.Contains(e.Message, "certificate") {
+		t.Errorf("a server the CA did not sign: %v, want a certificate error", e)
+	}
+	if elapsed > 5*time.Second {
+		t.Errorf("CreateSession failed after %v, want at once (no resuming)", elapsed)
+	}
+}
+
 func TestMutualTLS(t *testing.T) {
 	certs := testserver.MakeCerts(t)
 	srv := testserver.Start(t, "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey,

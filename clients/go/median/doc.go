@@ -33,7 +33,8 @@
 // comes first; the call then returns the last error ([codes.Unavailable] or
 // [codes.DeadlineExceeded]). A refused request (INVALID_ARGUMENT, NOT_FOUND,
 // RESOURCE_EXHAUSTED, UNAUTHENTICATED, PERMISSION_DENIED, FAILED_PRECONDITION, ...) is never
-// retried.
+// retried, nor is the UNAVAILABLE of a TLS handshake that failed because the server's
+// certificate did not verify.
 //
 // # Errors
 //

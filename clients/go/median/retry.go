@@ -3,6 +3,7 @@ package median
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -15,8 +16,9 @@ const (
 )
 
 // retryable reports whether a call may be resumed after err: UNAVAILABLE, which grpc-go gives
-// for a refused connection, a transport broken under the call and a server that is draining;
-// and CANCELLED while the caller's own context is still live, which is how grpc-go reports a
+// for a refused connection, a transport broken under the call and a server that is draining
+// (but not for a TLS handshake that failed on the server's certificate, which waiting cannot
+// fix); and CANCELLED while the caller's own context is still live, which is how grpc-go reports a
 // stream the server or a proxy reset (RST_STREAM CANCEL, e.g. a server stopping after its
 // grace period); and the INTERNAL that grpc-go makes itself for a stream reset with
 // RST_STREAM INTERNAL_ERROR, which is how Envoy ends a stream whose shard died after answers had
@@ -26,7 +28,7 @@ const (
 func retryable(ctx context.Context, err error) bool {
 	switch status.Code(err) {
 	case codes.Unavailable:
-		return true
+		return !strings.Contains(status.Convert(err).Message(), certificateNotVerified)
 	case codes.Canceled:
 		return ctx.Err() == nil
 	case codes.Internal:
@@ -39,6 +41,14 @@ func retryable(ctx context.Context, err error) bool {
 // INTERNAL status it makes for an RST_STREAM frame with error code INTERNAL_ERROR. Matched
 // whole, so that an INTERNAL the server sent (API.md: a generic message) is never retried.
 const rstStreamInternal = "stream terminated by RST_STREAM with error code: INTERNAL_ERROR"
+
+// certificateNotVerified starts the text of crypto/tls's CertificateVerificationError, which a
+// TLS handshake fails with when the server's certificate does not verify (unknown authority,
+// wrong name, expired). grpc-go turns the failed handshake into the UNAVAILABLE status of the
+// call with only the error's text in the message (transport: authentication handshake failed:
+// ...), so there is no error value to check with errors.As; the phrase is the standard
+// library's, and other handshake failures (a connection closed midway) stay retryable.
+const certificateNotVerified = "tls: failed to verify certificate"
 
 // retrier decides, after each failed attempt of one call, whether to try again and waits the
 // backoff. Its budget is the client's retry time, counted from the first failure that no

@@ -174,7 +174,7 @@ func TestOptionsRefuseBadValues(t *testing.T) {
 	}
 }
 
-func TestRetryableTakesATransportResetButNotAServerSentInternal(t *testing.T) {
+func TestRetryableTakesATransportResetButNotAServerSentInternalOrAnUntrustedCertificate(t *testing.T) {
 	live := context.Background()
 	// What grpc-go reports when Envoy resets a stream whose shard died: RST_STREAM INTERNAL_ERROR.
 	reset := status.Error(codes.Internal, "stream terminated by RST_STREAM with error code: INTERNAL_ERROR")
@@ -193,6 +193,15 @@ func TestRetryableTakesATransportResetButNotAServerSentInternal(t *testing.T) {
 	}
 	if !retryable(live, status.Error(codes.Unavailable, "connection refused")) {
 		t.Error("UNAVAILABLE is not retried")
+	}
+	// What grpc-go reports when the server's certificate does not verify, and when the server
+	// closes the connection during the handshake.
+	untrusted := status.Error(codes.Unavailable, `connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`)
+	if retryable(live, untrusted) {
+		t.Errorf("%v is retried", untrusted)
+	}
+	if !retryable(live, status.Error(codes.Unavailable, `connection error: desc = "transport: authentication handshake failed: EOF"`)) {
+		t.Error("a handshake cut short is not retried")
 	}
 	cancelled, cancel := context.WithCancel(live)
 	cancel()

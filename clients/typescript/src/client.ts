@@ -29,7 +29,7 @@ import { security, type TlsOptions } from "./security";
 
 /** The request metadata that names a call's session, so that a proxy can route on it. */
 export const SESSION_ID_HEADER = "median-session-id";
-/** Default deadline of a unary call, from its start (milliseconds). */
+/** Default deadline of each attempt of a unary call, from the attempt's start (milliseconds). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Default deadline of an ingest call (`addNumbers`, `runningMedian`), resumes included (ms). */
 export const DEFAULT_STREAM_TIMEOUT_MS = 600_000;
@@ -59,13 +59,17 @@ export interface MedianClientOptions {
   readonly tls?: TlsOptions;
   /** Sent as `authorization: Bearer <token>` on every call. */
   readonly token?: string;
-  /** Default deadline of unary calls (ms); default 10 s. */
+  /**
+   * Deadline of each attempt of a unary call (ms), unless the call gives its own `deadline`;
+   * default 10 s. A resend after a retryable failure gets a new one.
+   */
   readonly timeoutMs?: number;
   /** Default deadline of ingest calls, resumes included (ms); default 600 s. */
   readonly streamTimeoutMs?: number;
   /**
-   * How long an ingest call may spend reconnecting after failures since its last acknowledged
-   * request (ms); default 30 s; 0 turns resuming off.
+   * How long a call may spend reconnecting after failures (ms): a unary call since its first
+   * failure, an ingest call since its last acknowledged request; default 30 s; 0 turns resuming
+   * off.
    */
   readonly retryForMs?: number;
   /** Extra grpc-js channel options (they win over the client's). */
@@ -78,7 +82,11 @@ export interface MedianClientOptions {
 export interface CallOptions {
   /** Cancels the call; the promise rejects (or the iterator throws) with the signal's reason. */
   readonly signal?: AbortSignal;
-  /** The call's deadline: a `Date`, or milliseconds since the epoch. Default: the client's. */
+  /**
+   * The call's deadline, resumes included: a `Date`, or milliseconds since the epoch. Default:
+   * `timeoutMs` for each attempt of a unary call (resumes are bounded by `retryForMs` alone),
+   * `streamTimeoutMs` for an ingest call.
+   */
   readonly deadline?: Date | number;
 }
 
@@ -510,10 +518,7 @@ export class MedianClient {
 
   private deadline(options: CallOptions | undefined, defaultMs: number): number {
     const given = options?.deadline;
-    if (given === undefined) {
-      return Date.now() + defaultMs;
-    }
-    return given instanceof Date ? given.getTime() : given;
+    return given === undefined ? Date.now() + defaultMs : epochMs(given);
   }
 
   /** A call's metadata: the routing header (when it names a session) and the plaintext token. */
@@ -530,7 +535,9 @@ export class MedianClient {
 
   /**
    * One unary call as a promise: deadline, metadata, abort, `MedianError`; resumed after a
-   * retryable failure within the retry budget and the deadline, as ingest calls are.
+   * retryable failure within the retry budget, as ingest calls are. Each attempt has the call's
+   * `deadline` when it gives one (no resume goes past it), else `timeoutMs` of its own, so that
+   * the default deadline does not cut resuming short of `retryForMs`.
    */
   private async unary<T>(
     sessionId: string | undefined,
@@ -543,9 +550,14 @@ export class MedianClient {
   ): Promise<T> {
     const signal = options?.signal;
     signal?.throwIfAborted();
-    const deadline = this.deadline(options, this.timeoutMs);
-    const resumption = this.resumption({ ...(signal === undefined ? {} : { signal }) }, deadline);
+    const given = options?.deadline;
+    const callDeadline = given === undefined ? Infinity : epochMs(given);
+    const resumption = this.resumption(
+      { ...(signal === undefined ? {} : { signal }) },
+      callDeadline,
+    );
     for (let attempt = 1; ; attempt += 1) {
+      const deadline = given === undefined ? Date.now() + this.timeoutMs : callDeadline;
       try {
         return await this.unaryAttempt(sessionId, deadline, signal, start);
       } catch (error) {
@@ -584,6 +596,11 @@ export class MedianClient {
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
+}
+
+/** A `deadline` option as milliseconds since the epoch. */
+function epochMs(deadline: Date | number): number {
+  return deadline instanceof Date ? deadline.getTime() : deadline;
 }
 
 function runningResult(response: RunningMedianResponse, requestId: string): RunningResult {

@@ -16,8 +16,23 @@ const INITIAL_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2_000;
 
 /**
+ * How grpc-js reports a TLS handshake that failed on the server's certificate. A channel that
+ * cannot connect fails calls with `UNAVAILABLE` "No connection established. Last error: <the
+ * error>", which keeps only the error's text, so there is no error code to check. Node.js words
+ * a certificate the client does not trust as OpenSSL's verification message ("unable to verify
+ * the first certificate", "self-signed certificate in certificate chain", "certificate has
+ * expired", ...: each names the certificate), and a certificate of another host as
+ * `Error [ERR_TLS_CERT_ALTNAME_INVALID]: Hostname/IP does not match certificate's altnames`.
+ * Only the error's first sentence is searched; a refused or dropped connection never mentions a
+ * certificate there.
+ */
+const CERTIFICATE_NOT_VERIFIED =
+  /Last error: Error(?: \[ERR_TLS_CERT_ALTNAME_INVALID\])?: [^.]*certificate/;
+
+/**
  * Whether a failed attempt may be resumed: `UNAVAILABLE` (the server is down, draining, or a
- * proxy's shard is), or a stream that the transport reset under the call, which grpc-js reports
+ * proxy's shard is), but not a TLS handshake that failed on the server's certificate, which
+ * waiting cannot fix; or a stream that the transport reset under the call, which grpc-js reports
  * as `INTERNAL` with a message starting `Received RST_STREAM`. A refusal by the server
  * (`INVALID_ARGUMENT`, `NOT_FOUND`, ...) is never retried, nor is an `INTERNAL` of the server's.
  */
@@ -26,7 +41,7 @@ export function isRetryable(error: unknown): boolean {
     return false;
   }
   if (error.code === grpc.status.UNAVAILABLE) {
-    return true;
+    return !CERTIFICATE_NOT_VERIFIED.test(error.details);
   }
   return error.code === grpc.status.INTERNAL && error.details.startsWith("Received RST_STREAM");
 }

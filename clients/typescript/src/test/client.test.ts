@@ -15,7 +15,7 @@ import {
   type RunningResult,
   SESSION_ID_HEADER,
 } from "../index";
-import { referenceMedian, Server, temporaryFolder } from "./helpers";
+import { freePortBelowEphemeralRange, referenceMedian, Server, temporaryFolder } from "./helpers";
 
 /** Generous: the machine may be busy. */
 const TIMEOUT = { timeout: 120_000 };
@@ -462,6 +462,42 @@ describe("a server that is SIGKILLed and restarted on its --data-dir", TIMEOUT, 
     } finally {
       brief.close();
       await server.restart();
+    }
+  });
+});
+
+describe("a server that is not listening yet", TIMEOUT, () => {
+  it("resumes a unary call for retryForMs, each attempt with timeoutMs of its own", async () => {
+    const port = await freePortBelowEphemeralRange();
+    const client = new MedianClient(`127.0.0.1:${port}`, { timeoutMs: 1_000, retryForMs: 20_000 });
+    let server: Server | undefined;
+    try {
+      const started = Date.now();
+      const creating = client.createSession();
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      server = await Server.start([], port);
+      const sessionId = await creating;
+      assert.match(sessionId, /^[A-Za-z0-9_-]{22}$/);
+      assert.ok(Date.now() - started >= 2_000);
+    } finally {
+      client.close();
+      await server?.stop();
+    }
+  });
+
+  it("never resumes a unary call past the deadline the caller gave", async () => {
+    const port = await freePortBelowEphemeralRange();
+    const client = new MedianClient(`127.0.0.1:${port}`, { retryForMs: 20_000 });
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        client.createSession(undefined, { deadline: Date.now() + 1_000 }),
+        rejectsWith(grpc.status.UNAVAILABLE),
+      );
+      const took = Date.now() - started;
+      assert.ok(took < 5_000, `gave up after ${took} ms`);
+    } finally {
+      client.close();
     }
   });
 });

@@ -134,6 +134,27 @@ describe("a server with TLS and bearer tokens", TIMEOUT, () => {
     await assertHandshakeFails(server, { tls: { ca: readFileSync(certs.otherCa) }, token: TOKEN });
   });
 
+  it("fails at once, without resuming, when it does not trust the server's certificate", async () => {
+    const client = new MedianClient(`localhost:${server.port}`, {
+      tls: { ca: readFileSync(certs.otherCa) },
+      token: TOKEN,
+      timeoutMs: 60_000,
+      retryForMs: 30_000,
+    });
+    try {
+      const started = Date.now();
+      await assert.rejects(client.createSession(), (error: unknown) => {
+        assert.equal(code(error), "UNAVAILABLE");
+        assert.match((error as MedianError).details, /certificate/);
+        return true;
+      });
+      const took = Date.now() - started;
+      assert.ok(took < 5_000, `failed after ${took} ms`);
+    } finally {
+      client.close();
+    }
+  });
+
   it("trusts only the system's roots with tls: {}, so not the test CA", async () => {
     await assertHandshakeFails(server, { tls: {}, token: TOKEN });
   });

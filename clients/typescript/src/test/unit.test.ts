@@ -161,6 +161,28 @@ describe("retries", () => {
     assert.ok(!isRetryable(new Error("UNAVAILABLE")));
   });
 
+  it("does not retry a TLS handshake that failed on the server's certificate", () => {
+    const lastError = (error: string): grpc.ServiceError =>
+      serviceError(
+        grpc.status.UNAVAILABLE,
+        `No connection established. Last error: ${error}. Resolution note: `,
+      );
+    for (const error of [
+      "Error: unable to verify the first certificate",
+      "Error: self-signed certificate in certificate chain",
+      "Error: certificate has expired",
+      "Error [ERR_TLS_CERT_ALTNAME_INVALID]: Hostname/IP does not match certificate's altnames: Host: example.com. is not in the cert's altnames: DNS:localhost",
+    ]) {
+      assert.ok(!isRetryable(lastError(error)), error);
+    }
+    for (const error of [
+      "Error: connect ECONNREFUSED 127.0.0.1:50051",
+      "Error: Client network socket disconnected before secure TLS connection was established",
+    ]) {
+      assert.ok(isRetryable(lastError(error)), error);
+    }
+  });
+
   it("gives up at once with a zero budget, and when the channel never comes back", async () => {
     const unavailable = serviceError(grpc.status.UNAVAILABLE, "down");
     const off = new Resumption(0, Date.now() + 60_000, undefined, async () => true);
