@@ -90,6 +90,7 @@ def _make_signed(
 
 def make_certificates(directory: Path) -> Certificates:
     """Makes every file in `directory` (which must exist)."""
+    directory = directory.resolve()  # openssl runs inside it, so relative paths would not do
     config = directory / "openssl.cnf"
     config.write_text(_CONFIG)
     ca = _make_ca(directory, "ca", config)

@@ -412,9 +412,10 @@ def test_the_cli_refuses_unusable_connection_settings_with_exit_2(
 
 def test_the_readme_command_makes_the_test_certificates_in_a_new_folder(tmp_path: Path) -> None:
     folder = tmp_path / "certs"
-    printed = subprocess.run(
-        [sys.executable, "-m", "tests.certs", str(folder)],
-        cwd=ROOT,
+    printed = subprocess.run(  # a relative folder, as the README gives it
+        [sys.executable, "-m", "tests.certs", "certs"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         check=True,
